@@ -8,6 +8,7 @@
 #define ROOTD_SEMVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <nem/err.h>
@@ -30,6 +31,12 @@ struct semver_req;
 int semver_parse(const char *s, struct semver *out, struct nem_err *err);
 
 /*
+ * Formats v as "major.minor.patch[-pre][+build]" into buf of size bytes.
+ * Returns the length, or -1 when it does not fit.
+ */
+int semver_format(const struct semver *v, char *buf, size_t size);
+
+/*
  * Compares two versions by semver 2.0.0 precedence (build metadata ignored).
  * Returns <0, 0 or >0.
  */
@@ -41,6 +48,24 @@ int semver_cmp(const struct semver *a, const struct semver *b);
  * ("1.2 - 1.4"), wildcards ("1.x", "1.2.*", "*") and exact versions
  * ("1.2.3" or "=1.2.3"). Returns a requirement to free with semver_req_free,
  * or NULL with EINVAL (or ENOMEM) in err.
+ *
+ * Grammar (ws is spaces or tabs):
+ *   requirement := range ( ws* "||" ws* range )*
+ *   range       := partial ws+ "-" ws+ partial      (hyphen range, alone)
+ *                | item ( ws+ item )*
+ *   item        := op? ws* partial | "^" partial | "~" partial | "~>" partial
+ *   op          := "=" | "<" | "<=" | ">" | ">="
+ *   partial     := xr ( "." xr ( "." xr pre? build? )? )?
+ *   xr          := "x" | "X" | "*" | number       (no number after a wildcard)
+ * Meaning, with missing parts filled in by the rules of npm's node-semver:
+ *   1.2.3 = =1.2.3     exactly 1.2.3 (build metadata ignored)
+ *   1.2 = 1.2.x        >=1.2.0 <1.3.0-0        * = x = any release
+ *   ^1.2.3             >=1.2.3 <2.0.0-0        ^0.2.3 >=0.2.3 <0.3.0-0
+ *   ^0.0.3             >=0.0.3 <0.0.4-0        ^0.0 >=0.0.0 <0.1.0-0
+ *   ~1.2.3             >=1.2.3 <1.3.0-0        ~1 >=1.0.0 <2.0.0-0
+ *   >1.2               >=1.3.0                 <=1.2 <1.3.0-0
+ *   1.2 - 2.3          >=1.2.0 <2.4.0-0        1.2.3 - 2.3.4 >=1.2.3 <=2.3.4
+ * An empty requirement or alternative is invalid; "*" accepts any release.
  */
 struct semver_req *semver_req_parse(const char *s, struct nem_err *err);
 
