@@ -15,7 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Maximum nesting of arrays and inline tables; deeper input is an error. */
+/*
+ * Maximum nesting of tables and arrays below the root table, whether
+ * written as headers, dotted keys, arrays or inline tables; deeper input is
+ * an error. Code that walks a document recursively can rely on it.
+ */
 #define TOML_MAX_DEPTH 128
 
 enum toml_type {
@@ -23,8 +27,8 @@ enum toml_type {
 	TOML_INTEGER,
 	TOML_FLOAT,
 	TOML_BOOL,
-	TOML_DATETIME,		/* offset date-time */
-	TOML_DATETIME_LOCAL,	/* local date-time */
+	TOML_DATETIME,       /* offset date-time */
+	TOML_DATETIME_LOCAL, /* local date-time */
 	TOML_DATE_LOCAL,
 	TOML_TIME_LOCAL,
 	TOML_ARRAY,
@@ -47,10 +51,14 @@ struct toml_datetime {
 	int hour, minute, second;
 	int nanosecond;
 	int offset_minutes;
-	int frac_digits;	/* digits written after '.', 0 when none */
+	int frac_digits; /* digits written after '.', 0 when none */
 };
 
-/* A parse error: where it is and what was expected and found. */
+/*
+ * A parse error: where it is and what was expected and found. msg starts
+ * with "line:column: " (the same place as pos), so a caller only prefixes
+ * the file name.
+ */
 struct toml_err {
 	struct toml_pos pos;
 	char msg[256];
@@ -93,20 +101,24 @@ struct toml_pos toml_value_pos(const struct toml_value *v);
  */
 size_t toml_table_len(const struct toml_value *table);
 /* Returns key i and stores its byte length in *len (len may be NULL). */
-const char *toml_table_key(const struct toml_value *table, size_t i,
-    size_t *len);
-/* Returns where key i was written (its last definition site for dotted keys). */
+const char *toml_table_key(
+    const struct toml_value *table, size_t i, size_t *len);
+/* Returns where key i was written (its last definition site for dotted keys).
+ */
 struct toml_pos toml_table_key_pos(const struct toml_value *table, size_t i);
-const struct toml_value *toml_table_value(const struct toml_value *table,
-    size_t i);
+const struct toml_value *toml_table_value(
+    const struct toml_value *table, size_t i);
 /* Returns the value under key, or NULL when table has no such key. */
-const struct toml_value *toml_table_get(const struct toml_value *table,
-    const char *key);
+const struct toml_value *toml_table_get(
+    const struct toml_value *table, const char *key);
+/* Like toml_table_get() for a key of len bytes, which may contain NUL. */
+const struct toml_value *toml_table_getn(
+    const struct toml_value *table, const char *key, size_t len);
 
 /* Arrays, including arrays of tables. */
 size_t toml_array_len(const struct toml_value *array);
-const struct toml_value *toml_array_get(const struct toml_value *array,
-    size_t i);
+const struct toml_value *toml_array_get(
+    const struct toml_value *array, size_t i);
 
 /*
  * Scalars. Each getter returns 0 and stores the value, or -1 when v is NULL
