@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Unit tests of semver parsing, precedence and requirements. The precedence
- * chain extends the example list of semver 2.0.0 rule 11, and the requirement table
- * follows the desugaring documented in semver.h.
+ * chain extends the example list of semver 2.0.0 rule 11, and the
+ * requirement table follows the desugaring documented in semver.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
