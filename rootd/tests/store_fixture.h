@@ -36,7 +36,7 @@ struct fixture {
 };
 
 /* Runs argv[0] from PATH with output discarded; fails the test unless 0. */
-static void
+static inline void
 fixture_run(const char *const argv[])
 {
 	posix_spawn_file_actions_t actions;
@@ -59,7 +59,7 @@ fixture_run(const char *const argv[])
 }
 
 /* Writes size pseudo-random bytes (seeded) to path. */
-static void
+static inline void
 fixture_write_data(const char *path, size_t size, unsigned seed)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ULL * (seed + 1);
@@ -87,7 +87,7 @@ fixture_write_data(const char *path, size_t size, unsigned seed)
  * data_size random bytes, unique per call, at <dir>/<label>.img, and
  * returns its path in out.
  */
-static void
+static inline void
 fixture_make_image(struct fixture *f, const char *type, const char *label,
     size_t data_size, char out[PATH_MAX])
 {
@@ -121,7 +121,7 @@ fixture_make_image(struct fixture *f, const char *type, const char *label,
 }
 
 /* Computes the hex SHA-256 of a file with OpenSSL, independently. */
-static void
+static inline void
 fixture_sha256(const char *path, char out[STORE_SHA256_HEX_LEN + 1])
 {
 	unsigned char digest[32], buf[65536];
@@ -141,7 +141,7 @@ fixture_sha256(const char *path, char out[STORE_SHA256_HEX_LEN + 1])
 		snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-static void
+static inline void
 fixture_open_store(struct fixture *f)
 {
 	struct nem_err err;
@@ -154,7 +154,7 @@ fixture_open_store(struct fixture *f)
 		fail_msg("store_open: %s", err.msg);
 }
 
-static void
+static inline void
 fixture_close_store(struct fixture *f)
 {
 	store_close(f->store);
@@ -164,7 +164,7 @@ fixture_close_store(struct fixture *f)
 }
 
 /* Imports the file at path; returns 0 or -1 like store_import. */
-static int
+static inline int
 fixture_import(struct fixture *f, const char *path, const char *name,
     const char *version, struct store_image *out, struct nem_err *err)
 {
@@ -178,7 +178,7 @@ fixture_import(struct fixture *f, const char *path, const char *name,
 	return rc;
 }
 
-static void
+static inline void
 fixture_import_ok(struct fixture *f, const char *path, const char *name,
     const char *version, struct store_image *out)
 {
@@ -190,7 +190,7 @@ fixture_import_ok(struct fixture *f, const char *path, const char *name,
 }
 
 /* Counts the entries of <state>/images/<sub>. */
-static int
+static inline int
 fixture_count_files(struct fixture *f, const char *sub)
 {
 	char path[PATH_MAX + 32];
@@ -209,7 +209,7 @@ fixture_count_files(struct fixture *f, const char *sub)
 }
 
 /* Path of the stored file of a digest. */
-static void
+static inline void
 fixture_stored_path(struct fixture *f, const char *sha256,
     char out[PATH_MAX])
 {
@@ -217,7 +217,7 @@ fixture_stored_path(struct fixture *f, const char *sha256,
 }
 
 /* Returns the integer result of a one-row SQL query. */
-static long long
+static inline long long
 fixture_query_int(struct fixture *f, const char *sql)
 {
 	sqlite3_stmt *stmt;
@@ -236,7 +236,7 @@ fixture_query_int(struct fixture *f, const char *sql)
  * images/sha256 has a row, every row has its file, and SQLite's
  * integrity_check passes.
  */
-static void
+static inline void
 fixture_check_consistent(struct fixture *f)
 {
 	char path[PATH_MAX + 32], sql[160];
@@ -280,7 +280,7 @@ fixture_check_consistent(struct fixture *f)
 	    "WHERE sha256 NOT IN (SELECT sha256 FROM image_files)"), 0);
 }
 
-static int
+static inline int
 fixture_remove_entry(const char *path, const struct stat *st, int type,
     struct FTW *ftw)
 {
@@ -293,7 +293,7 @@ fixture_remove_entry(const char *path, const struct stat *st, int type,
 }
 
 /* Creates the folders and opens the store. */
-static int
+static inline int
 fixture_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -314,7 +314,7 @@ fixture_setup(void **state)
 }
 
 /* Closes the store and removes the folder, also after a failed test. */
-static int
+static inline int
 fixture_teardown(void **state)
 {
 	struct fixture *f = *state;
