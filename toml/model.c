@@ -165,8 +165,9 @@ static int
 entry_matches(
     const struct toml_entry *e, const char *key, size_t len, uint64_t hash)
 {
+	/* An empty key may come as a NULL pointer, which memcmp() rejects. */
 	return e->hash == hash && e->key_len == len &&
-	       memcmp(e->key, key, len) == 0;
+	       (len == 0 || memcmp(e->key, key, len) == 0);
 }
 
 /* Returns the entry of key in table, or NULL when there is none. */

@@ -666,6 +666,8 @@ static const struct bad_doc bad_docs[] = {
         "expected end of line after a key/value pair, found 'b'"},
     {"duplicate key", "a = 1\n\"a\" = 2", 0, 2, 1,
         "duplicate key \"a\": already defined at 1:1"},
+    {"duplicate empty key", "\"\" = \"\"\n'' = 1", 0, 2, 1,
+        "duplicate key '': already defined at 1:1"},
     {"table defined twice", "[a]\nx = 1\n[a]", 0, 3, 2,
         "table [a] is defined twice: first at 1:1"},
     {"header after dotted key", "[t]\na.b = 1\n[t.a]", 0, 3, 2,
