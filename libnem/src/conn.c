@@ -30,8 +30,13 @@
 
 #define TAB_SIZE 64			/* hash buckets per transaction table */
 #define RX_CHUNK 65536			/* receive buffer growth step, bytes */
-#define RX_FRAMES_PER_WAKE 32		/* frames handled before yielding to
-					   other connections on the loop */
+/*
+ * Frames handled per read event. The read event is level-triggered, so the
+ * loop comes back while bytes are left; handling one frame per event keeps
+ * connections on one loop fair and saves the read that would only return
+ * EAGAIN in a request/reply exchange.
+ */
+#define RX_FRAMES_PER_WAKE 1
 #define RX_MAX_FDS 8			/* descriptors one recvmsg can report;
 					   more set MSG_CTRUNC */
 #define OUT_IOV_MAX 32			/* frames gathered into one sendmsg */
