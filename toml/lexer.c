@@ -474,14 +474,23 @@ scan_escape(struct toml_parser *p)
 	return scratch_put_codepoint(p, cp);
 }
 
-/* Copies the run of plain characters at the cursor up to any byte in stop. */
+/*
+ * Copies the run of plain characters at the cursor to scratch: it ends at
+ * quote, a line break, or (for basic strings) a backslash.
+ */
 static int
-copy_run(struct toml_parser *p, const char *stop)
+copy_run(struct toml_parser *p, char quote, int basic)
 {
 	size_t end = p->off;
 
-	while (end < p->len && strchr(stop, p->buf[end]) == NULL)
+	while (end < p->len) {
+		char c = p->buf[end];
+
+		if (c == quote || c == '\n' || c == '\r' ||
+		    (basic && c == '\\'))
+			break;
 		end++;
+	}
 	if (end > p->off && toml_scratch_put(p, p->buf + p->off, end - p->off))
 		return -1;
 	p->off = end;
@@ -498,12 +507,10 @@ scan_line_string(struct toml_parser *p, char quote)
 {
 	const size_t start = p->off;
 	/* Literal strings have no escapes, so a backslash is plain text. */
-	const char stop[] = {
-	    quote, '\n', '\r', quote == '"' ? '\\' : '\0', '\0'};
 
 	p->off++;
 	for (;;) {
-		if (copy_run(p, stop) == -1)
+		if (copy_run(p, quote, quote == '"') == -1)
 			return -1;
 		if (p->off >= p->len)
 			return toml_fail(p, start,
@@ -576,8 +583,6 @@ scan_multiline_string(struct toml_parser *p, char quote)
 {
 	const size_t start = p->off;
 	const unsigned start_line = p->line;
-	const char stop[] = {
-	    quote, '\n', '\r', quote == '"' ? '\\' : '\0', '\0'};
 	size_t q;
 
 	p->off += 3;
@@ -585,7 +590,7 @@ scan_multiline_string(struct toml_parser *p, char quote)
 		toml_skip_newline(p);
 
 	for (;;) {
-		if (copy_run(p, stop) == -1)
+		if (copy_run(p, quote, quote == '"') == -1)
 			return -1;
 		if (p->off >= p->len)
 			return toml_fail(p, p->off,

@@ -69,6 +69,11 @@ struct token {
 };
 
 #define TOK_FMT "'%s'"
+/*
+ * The token as shown in messages, formatted into the local buffer shown
+ * only when an error is reported, because formatting costs time per value.
+ */
+#define SHOWN toml_span(tok->s, tok->len, shown, sizeof(shown))
 
 /* Parses YYYY-MM-DD at the start of tok into dt. */
 static int
@@ -80,7 +85,6 @@ scan_date(
 	    "November", "December"};
 	char shown[64];
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	if (tok->len < 10 || tok->s[4] != '-' || tok->s[7] != '-' ||
 	    (dt->year = read_digits(tok->s, 4)) < 0 ||
 	    (dt->month = read_digits(tok->s + 5, 2)) < 0 ||
@@ -88,18 +92,18 @@ scan_date(
 		return toml_fail(p, tok->off,
 		    "invalid date " TOK_FMT
 		    ": expected YYYY-MM-DD with 4, 2 and 2 digits",
-		    shown);
+		    SHOWN);
 	if (dt->month < 1 || dt->month > 12)
 		return toml_fail(p, tok->off,
 		    "invalid date " TOK_FMT
 		    ": month %02d is out of range 01 to 12",
-		    shown, dt->month);
+		    SHOWN, dt->month);
 	if (dt->day < 1 || dt->day > days_in_month(dt->year, dt->month))
 		return toml_fail(p, tok->off,
 		    "invalid date " TOK_FMT
 		    ": day %02d is out of range for %s %04d, which has %d "
 		    "days",
-		    shown, dt->day, months[dt->month - 1], dt->year,
+		    SHOWN, dt->day, months[dt->month - 1], dt->year,
 		    days_in_month(dt->year, dt->month));
 	return 0;
 }
@@ -117,7 +121,6 @@ scan_time(struct toml_parser *p, const struct token *tok, size_t at,
 	size_t i = 8;
 	char shown[64];
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	if (n < 8 || s[2] != ':' || s[5] != ':' ||
 	    (dt->hour = read_digits(s, 2)) < 0 ||
 	    (dt->minute = read_digits(s + 3, 2)) < 0 ||
@@ -126,23 +129,23 @@ scan_time(struct toml_parser *p, const struct token *tok, size_t at,
 		    "invalid time in " TOK_FMT
 		    ": expected HH:MM:SS with two digits each, optionally "
 		    "followed by a fraction such as .5",
-		    shown);
+		    SHOWN);
 	if (dt->hour > 23)
 		return toml_fail(p, tok->off,
 		    "invalid time in " TOK_FMT
 		    ": hour %02d is out of range 00 to 23",
-		    shown, dt->hour);
+		    SHOWN, dt->hour);
 	if (dt->minute > 59)
 		return toml_fail(p, tok->off,
 		    "invalid time in " TOK_FMT
 		    ": minute %02d is out of range 00 to 59",
-		    shown, dt->minute);
+		    SHOWN, dt->minute);
 	/* 60 is a leap second, which RFC 3339 allows. */
 	if (dt->second > 60)
 		return toml_fail(p, tok->off,
 		    "invalid time in " TOK_FMT
 		    ": second %02d is out of range 00 to 60",
-		    shown, dt->second);
+		    SHOWN, dt->second);
 
 	if (i < n && s[i] == '.') {
 		int scale = 100000000;
@@ -153,7 +156,7 @@ scan_time(struct toml_parser *p, const struct token *tok, size_t at,
 			    "invalid time in " TOK_FMT
 			    ": expected digits after the '.' of the "
 			    "seconds",
-			    shown);
+			    SHOWN);
 		for (; i < n && is_digit(s[i]); i++) {
 			/* Digits beyond nanoseconds are cut, not rounded. */
 			dt->nanosecond += (s[i] - '0') * scale;
@@ -175,7 +178,6 @@ scan_offset(struct toml_parser *p, const struct token *tok, size_t at,
 	int hours, minutes;
 	char shown[64];
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	if (n == 1 && (s[0] == 'Z' || s[0] == 'z')) {
 		dt->offset_minutes = 0;
 		return 0;
@@ -187,12 +189,12 @@ scan_offset(struct toml_parser *p, const struct token *tok, size_t at,
 		    "invalid date-time " TOK_FMT
 		    ": after the time expected nothing, Z, or an offset "
 		    "such as +01:00 or -07:00",
-		    shown);
+		    SHOWN);
 	if (hours > 23 || minutes > 59)
 		return toml_fail(p, tok->off,
 		    "invalid date-time " TOK_FMT
 		    ": offset %.6s is out of range -23:59 to +23:59",
-		    shown, s);
+		    SHOWN, s);
 	dt->offset_minutes = (hours * 60 + minutes) * (s[0] == '-' ? -1 : 1);
 	return 0;
 }
@@ -208,7 +210,6 @@ scan_datetime(struct toml_parser *p, const struct token *tok)
 	long used;
 
 	memset(&dt, 0, sizeof(dt));
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 
 	if (tok->len >= 3 && tok->s[2] == ':') {
 		used = scan_time(p, tok, 0, &dt);
@@ -219,7 +220,7 @@ scan_datetime(struct toml_parser *p, const struct token *tok)
 			    "invalid time " TOK_FMT
 			    ": unexpected text after the seconds; a local "
 			    "time takes no offset",
-			    shown);
+			    SHOWN);
 			return NULL;
 		}
 		type = TOML_TIME_LOCAL;
@@ -236,7 +237,7 @@ scan_datetime(struct toml_parser *p, const struct token *tok)
 				    "invalid date-time " TOK_FMT
 				    ": expected T or a space between "
 				    "date and time",
-				    shown);
+				    SHOWN);
 				return NULL;
 			}
 			used = scan_time(p, tok, 11, &dt);
@@ -274,7 +275,6 @@ scan_digit_run(
 	char shown[64];
 	long count = 0;
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	while (*i < tok->len) {
 		char c = tok->s[*i];
 		int d = toml_hex_value(c);
@@ -289,7 +289,7 @@ scan_digit_run(
 				    "invalid number " TOK_FMT
 				    ": each '_' must stand between two "
 				    "digits",
-				    shown);
+				    SHOWN);
 			(*i)++;
 			continue;
 		}
@@ -344,7 +344,6 @@ scan_prefixed_integer(struct toml_parser *p, const struct token *tok)
 	size_t i = 2;
 	long n;
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	toml_scratch_reset(p);
 	n = scan_digit_run(p, tok, &i, base);
 	if (n < 0)
@@ -353,7 +352,7 @@ scan_prefixed_integer(struct toml_parser *p, const struct token *tok)
 		toml_fail(p, tok->off,
 		    "invalid %s integer " TOK_FMT
 		    ": expected only digits 0-%c after 0%c",
-		    names[(int)kind], shown,
+		    names[(int)kind], SHOWN,
 		    base == 16 ? 'f' : (char)('0' + base - 1), kind);
 		return NULL;
 	}
@@ -365,7 +364,7 @@ scan_prefixed_integer(struct toml_parser *p, const struct token *tok)
 			    "integer " TOK_FMT " is out of "
 			    "range: the maximum is 0x7fffffffffffffff "
 			    "(9223372036854775807)",
-			    shown);
+			    SHOWN);
 			return NULL;
 		}
 		value = value * (uint64_t)base + d;
@@ -390,7 +389,7 @@ decimal_integer(struct toml_parser *p, const struct token *tok, int negative)
 			    "integer %s is out of range "
 			    "-9223372036854775808 to 9223372036854775807; "
 			    "use a float or a string for larger numbers",
-			    toml_span(tok->s, tok->len, shown, sizeof(shown)));
+			    SHOWN);
 			return NULL;
 		}
 		value = value * 10 + d;
@@ -417,7 +416,6 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 	char *end;
 	long n;
 
-	toml_span(tok->s, tok->len, shown, sizeof(shown));
 	toml_scratch_reset(p);
 	if (s[0] == '+' || s[0] == '-') {
 		negative = s[0] == '-';
@@ -434,14 +432,14 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 		toml_fail(p, tok->off,
 		    "invalid number " TOK_FMT ": expected "
 		    "a digit after the sign",
-		    shown);
+		    SHOWN);
 		return NULL;
 	}
 	if (s[int_start] == '0' && n > 1) {
 		toml_fail(p, tok->off,
 		    "invalid number " TOK_FMT ": leading "
 		    "zeros are not allowed",
-		    shown);
+		    SHOWN);
 		return NULL;
 	}
 
@@ -457,7 +455,7 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 			toml_fail(p, tok->off,
 			    "invalid float " TOK_FMT
 			    ": expected a digit after the '.'",
-			    shown);
+			    SHOWN);
 			return NULL;
 		}
 	}
@@ -478,7 +476,7 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 			toml_fail(p, tok->off,
 			    "invalid float " TOK_FMT
 			    ": expected digits in the exponent",
-			    shown);
+			    SHOWN);
 			return NULL;
 		}
 	}
@@ -486,7 +484,7 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 		toml_fail(p, tok->off,
 		    "invalid number " TOK_FMT ": unexpected "
 		    "'%c' at character %zu",
-		    shown, s[i], i + 1);
+		    SHOWN, s[i], i + 1);
 		return NULL;
 	}
 
@@ -502,14 +500,14 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 	errno = 0;
 	value = strtod(p->scratch, &end);
 	if (end != p->scratch + p->scratch_len) {
-		toml_fail(p, tok->off, "invalid float " TOK_FMT, shown);
+		toml_fail(p, tok->off, "invalid float " TOK_FMT, SHOWN);
 		return NULL;
 	}
 	if (errno == ERANGE && isinf(value)) {
 		toml_fail(p, tok->off,
 		    "float " TOK_FMT " is out of range: "
 		    "the largest 64-bit float is about 1.8e308",
-		    shown);
+		    SHOWN);
 		return NULL;
 	}
 	return new_float(p, tok, value);
@@ -540,14 +538,13 @@ scan_word(struct toml_parser *p, const struct token *tok)
 	if (n - sign == 3 && memcmp(s + sign, "nan", 3) == 0)
 		return new_float(p, tok, s[0] == '-' ? -NAN : NAN);
 
-	toml_span(s, n, shown, sizeof(shown));
 	if (n - sign >= 2 && s[sign] == '0' &&
 	    (s[sign + 1] == 'x' || s[sign + 1] == 'o' || s[sign + 1] == 'b')) {
 		if (sign) {
 			toml_fail(p, tok->off,
 			    "invalid integer " TOK_FMT
 			    ": a sign is not allowed before 0%c",
-			    shown, s[sign + 1]);
+			    SHOWN, s[sign + 1]);
 			return NULL;
 		}
 		return scan_prefixed_integer(p, tok);
@@ -557,7 +554,7 @@ scan_word(struct toml_parser *p, const struct token *tok)
 		toml_fail(p, tok->off,
 		    "invalid integer " TOK_FMT ": the "
 		    "prefix must be lower case (0x, 0o or 0b)",
-		    shown);
+		    SHOWN);
 		return NULL;
 	}
 	if (n > sign && is_digit(s[sign]))
@@ -566,7 +563,7 @@ scan_word(struct toml_parser *p, const struct token *tok)
 	    "invalid value " TOK_FMT ": expected a string "
 	    "in quotes, a number, true, false, a date-time, an array or an "
 	    "inline table",
-	    shown);
+	    SHOWN);
 	return NULL;
 }
 
