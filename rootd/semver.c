@@ -729,15 +729,18 @@ static bool
 range_match(const struct semver_req *req, const struct semver_range *range,
     const struct semver *v)
 {
-	const struct semver_comparator *items = req->items + range->first;
 	bool pre_allowed = v->pre[0] == '\0';
 
+	/* An empty range ("*") has no items, and req->items may be NULL. */
 	for (size_t i = 0; i < range->count; i++) {
-		if (!comparator_match(&items[i], v))
+		const struct semver_comparator *item =
+		    &req->items[range->first + i];
+
+		if (!comparator_match(item, v))
 			return false;
-		if (items[i].names_pre && items[i].bound.major == v->major &&
-		    items[i].bound.minor == v->minor &&
-		    items[i].bound.patch == v->patch)
+		if (item->names_pre && item->bound.major == v->major &&
+		    item->bound.minor == v->minor &&
+		    item->bound.patch == v->patch)
 			pre_allowed = true;
 	}
 	return pre_allowed;
