@@ -603,6 +603,27 @@ names_rejected_everywhere(void **state)
 		assert_non_null(strstr(diags.v[0].msg, "invalid jail name"));
 		cfg_diags_clear(&diags);
 	}
+	for (size_t len = 63; len <= 4096; len++) {
+		struct cfg_jail *j;
+
+		if (len != 63 && len != 64 && len != 255 && len != 256 &&
+		    len != 4096)
+			continue;
+		memset(name, 'a', len);
+		name[len] = '\0';
+		j = cfg_jail_load_buffer(name, "x.toml", "/etc/nem",
+		    PROCESS ROOT_MOUNT, strlen(PROCESS ROOT_MOUNT), &diags);
+		if (len == 63) {
+			assert_non_null(j);
+			cfg_jail_free(j);
+			continue;
+		}
+		assert_null(j);
+		assert_int_equal(diags.len, 1);
+		assert_non_null(strstr(diags.v[0].msg, "invalid jail name"));
+		assert_non_null(strstr(diags.v[0].msg, "the maximum is 63"));
+		cfg_diags_clear(&diags);
+	}
 }
 
 static void
