@@ -339,6 +339,11 @@ watch_signals(struct rootd *rd, struct nem_err *err)
 		rd->signals[rd->nsignals++] = ev;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGUSR1 halts PID 1; elsewhere it must not end the daemon. The
+	 * spawn paths reset every disposition, so children do not inherit
+	 * these. */
+	if (!rd->init)
+		signal(SIGUSR1, SIG_IGN);
 	return 0;
 }
 
