@@ -916,6 +916,23 @@ descriptor_violations_close(void **state)
 	two[1] = p[1];
 	expect_violation(fx, f, sizeof(f), two, 2, "2 descriptors");
 
+	/* A descriptor with the second part of a fixed header. */
+	{
+		struct closed cl = { 0 };
+		struct nem_conn *c;
+		int raw;
+
+		c = make_raw(fx, NULL, &raw);
+		nem_conn_set_close_cb(c, close_cb, &cl);
+		raw_send(raw, frame_b, 10, NULL, 0);
+		run_for(fx->base, 20);
+		raw_send(raw, frame_b + 10, sizeof(frame_b) - 10, &p[0], 1);
+		assert_true(run_until(fx->base, &cl.done, 1000));
+		assert_non_null(strstr(cl.msg, "after the first byte"));
+		nem_conn_free(c);
+		close(raw);
+	}
+
 	/* Every received descriptor was closed: the pipe has one writer. */
 	close(p[1]);
 	{
@@ -1017,6 +1034,46 @@ buffered_bound_closes(void **state)
 	assert_non_null(strstr(cl.msg, "buffered bytes over the limit"));
 	nem_conn_free(c);
 	close(raw);
+}
+
+static void
+descriptor_bound_closes(void **state)
+{
+	struct fixture *fx = *state;
+	struct nem_conn_limits lim;
+	struct closed cl = { 0 };
+	struct nem_conn *c;
+	uint8_t f[sizeof(frame_b)];
+	int p[2];
+	int raw;
+
+	/* A 1 MiB reply fills the socket, then replies carrying descriptors
+	   pile up in the send queue of a peer that never reads. */
+	nem_conn_limits_default(&lim);
+	lim.max_fds = 2;
+	c = make_raw(fx, &lim, &raw);
+	nem_conn_set_close_cb(c, close_cb, &cl);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	memcpy(f, frame_b, sizeof(f));
+	f[8] = 1;
+	f[20] = SVC_TEST;
+	f[22] = CMD_BIG;
+	raw_send(raw, f, sizeof(f), NULL, 0);
+	run_for(fx->base, 20);
+	f[5] = NEM_F_FD;
+	f[22] = CMD_ECHO_FD;
+	for (uint8_t seq = 2; seq <= 5 && !cl.done; seq++) {
+		f[8] = seq;
+		raw_send(raw, f, sizeof(f), &p[0], 1);
+		run_for(fx->base, 20);
+	}
+	assert_true(run_until(fx->base, &cl.done, 1000));
+	assert_non_null(strstr(cl.msg, "descriptors"));
+	assert_non_null(strstr(cl.msg, "over the limit of 2"));
+	nem_conn_free(c);
+	close(raw);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* ---- a hostile peer next to well-behaved ones ---- */
@@ -1319,6 +1376,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(incoming_bound_closes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(buffered_bound_closes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(descriptor_bound_closes, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(hostile_peer_regression, setup,
 		    teardown),
