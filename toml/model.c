@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* Enough for everything the arena holds: pointers, size_t, int64_t, double. */
+#define ARENA_ALIGN 8
+
 /* Chunks smaller than this are not worth a malloc() of their own. */
 #define CHUNK_SIZE (64 * 1024)
 /* Requests above this get a chunk of their own, so big strings waste nothing.
@@ -59,13 +62,13 @@ toml_free(struct toml_doc *doc)
 }
 
 /*
- * Returns size bytes aligned for any type, owned by doc, or NULL when out
- * of memory or when size overflows.
+ * Returns size bytes aligned to ARENA_ALIGN, owned by doc, or NULL when
+ * out of memory or when size overflows.
  */
 void *
 toml_arena_alloc(struct toml_doc *doc, size_t size)
 {
-	const size_t align = sizeof(max_align_t);
+	const size_t align = ARENA_ALIGN;
 	struct toml_chunk *c = doc->chunks;
 	size_t chunk_size, total;
 	void *p;
@@ -100,6 +103,29 @@ toml_arena_alloc(struct toml_doc *doc, size_t size)
 		doc->chunks = c;
 	}
 	return c->data;
+}
+
+/*
+ * Grows the block at p from old_size to new_size bytes when it is the last
+ * one in the current chunk and the chunk has room. Returns 1 when it did.
+ */
+static int
+arena_extend(struct toml_doc *doc, void *p, size_t old_size, size_t new_size)
+{
+	struct toml_chunk *c = doc->chunks;
+	size_t extra;
+
+	old_size = (old_size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (c == NULL || (char *)p + old_size != (char *)c->data + c->used)
+		return 0;
+	if (__builtin_add_overflow(new_size, ARENA_ALIGN - 1, &new_size))
+		return 0;
+	new_size &= ~(size_t)(ARENA_ALIGN - 1);
+	extra = new_size - old_size;
+	if (extra > c->size - c->used)
+		return 0;
+	c->used += extra;
+	return 1;
 }
 
 /* Copies len bytes of s into the arena and adds a NUL; NULL when out of memory.
@@ -229,9 +255,10 @@ index_rebuild(struct toml_doc *doc, struct toml_value *table, size_t nslots)
 
 /*
  * Grows a vector in the arena to hold at least one more element: doubles
- * *cap and copies the old contents. Returns the new vector, or NULL on
- * overflow or out of memory. The old block stays in the arena, which
- * costs at most as much memory again as the final vector.
+ * *cap, in place when the vector is the newest block of the arena, else by
+ * copying. Returns the vector, or NULL on overflow or out of memory. A
+ * copied-from block stays in the arena, which costs at most as much memory
+ * again as the final vector.
  */
 static void *
 vector_grow(
@@ -246,6 +273,13 @@ vector_grow(
 	if (__builtin_mul_overflow(new_cap, 2, &new_cap) ||
 	    __builtin_mul_overflow(new_cap, elem_size, &bytes))
 		return NULL;
+
+	/* The last block of the current chunk can grow where it is. */
+	if (old != NULL && arena_extend(doc, old, *cap * elem_size, bytes)) {
+		*cap = new_cap;
+		return old;
+	}
+
 	p = toml_arena_alloc(doc, bytes);
 	if (p == NULL)
 		return NULL;

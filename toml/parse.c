@@ -32,7 +32,7 @@ new_container(struct toml_parser *p, enum toml_type type, unsigned depth,
 		toml_fail_nomem(p);
 		return NULL;
 	}
-	v->depth = depth;
+	v->depth = (uint16_t)depth;
 	return v;
 }
 

@@ -34,8 +34,8 @@ struct toml_entry {
 
 struct toml_value {
 	enum toml_type type;
-	unsigned flags; /* TOML_T_* or TOML_A_TABLES */
-	unsigned depth; /* containers above this value; root is 0 */
+	uint16_t flags; /* TOML_T_* or TOML_A_TABLES */
+	uint16_t depth; /* containers above this value; root is 0 */
 	struct toml_pos pos;
 	union {
 		struct {
