@@ -58,6 +58,39 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (jail, sha256)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX image_refs_by_sha256 ON image_refs (sha256);",
+	/*
+	 * 2: jail runtime records. jails holds each jail's lifecycle state;
+	 * jail_resources one row per mount, loop device, ephemeral md image
+	 * and volume of an allocated jail, written before the side effect
+	 * (done = 0) and marked done after; image_mounts one row per image
+	 * mounted under <run_dir>/images and shared by jails.
+	 */
+	"CREATE TABLE jails ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('defined', 'allocating',"
+	"    'starting', 'ready', 'stopping', 'freeing', 'stopped', 'failed',"
+	"    'waiting')),"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  pid INTEGER NOT NULL DEFAULT 0,"
+	"  updated INTEGER NOT NULL"
+	");"
+	"CREATE TABLE jail_resources ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  jail TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('mount', 'loop', 'md_file',"
+	"    'volume')),"
+	"  path TEXT NOT NULL,"
+	"  device TEXT NOT NULL DEFAULT '',"
+	"  done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))"
+	");"
+	"CREATE INDEX jail_resources_by_jail ON jail_resources (jail, id);"
+	"CREATE TABLE image_mounts ("
+	"  sha256 TEXT PRIMARY KEY NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  backing TEXT NOT NULL,"
+	"  device TEXT NOT NULL DEFAULT '',"
+	"  done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -204,7 +237,7 @@ static int
 migrate(struct db *db, struct nem_err *err)
 {
 	char sql[64];
-	int version;
+	int version = 0;
 
 	if (read_pragma_int(db, "PRAGMA user_version", &version, err) == -1)
 		return -1;
