@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The nem-rootd executable: parses the command line, loads the host
- * configuration and wires the modules together in order (PID 1 duties or
- * subreaper, directories, instance lock, supervisor, control socket,
- * unjailed hosts), then runs the event loop in the foreground until a stop
- * signal, and stops everything in reverse order. It never daemonizes; the
- * init system or a terminal keeps it in the foreground.
+ * The nem-rootd executable. It parses the command line, loads the host
+ * configuration and wires the modules together in order: PID 1 duties or
+ * subreaper, directories, instance lock, supervisor, control socket and
+ * unjailed hosts. It then runs the event loop in the foreground until a
+ * stop signal and stops everything in reverse order. It never daemonizes,
+ * because the init system or a terminal keeps it in the foreground.
  */
 #include <errno.h>
 #include <fcntl.h>

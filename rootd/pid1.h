@@ -12,7 +12,7 @@
 
 #include <nem/err.h>
 
-/* What PID 1 does once everything is stopped. */
+/* The final action of PID 1 once everything is stopped. */
 enum pid1_action {
 	PID1_POWEROFF,	/* SIGTERM: reboot(RB_POWER_OFF) */
 	PID1_REBOOT,	/* SIGINT: reboot(RB_AUTOBOOT) */
@@ -29,10 +29,11 @@ enum pid1_action {
 bool pid1_is_init(void);
 
 /*
- * Mounts the pseudo file systems below root ("/" in the daemon): proc at
- * proc, sysfs at sys, devtmpfs at dev and a tmpfs at run, each only where
- * nothing is mounted yet, all with nosuid (and nodev, noexec where they
- * apply). Missing mount points are created with mode 0755. Returns 0, or
+ * Mounts the pseudo file systems below root, which is "/" in the daemon:
+ * proc at proc, sysfs at sys, devtmpfs at dev and a tmpfs at run. Each is
+ * mounted only where nothing is mounted yet, with nosuid, and with nodev
+ * and noexec where they apply. Missing mount points are created with mode
+ * 0755. Returns 0, or
  * -1 with err naming the first mount that failed.
  */
 int pid1_mount_early(const char *root, struct nem_err *err);

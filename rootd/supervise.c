@@ -34,33 +34,42 @@
 /*
  * Unit state machine.
  *
- *              start                      exit, restart due
- *   +------+ ------------> +---------+ ---------------------> +---------+
- *   | down |               | running |                        | backoff |
- *   +------+ <------------ +---------+ <--------------------- +---------+
- *     ^  ^   exit, no restart   |          timer (start)        |    |
- *     |  |                      |                               |    | exit at
- *     |  +---- stop (cancel) ---|-------------------------------+    | the cap
- *     |                         | stop                               v
- *     |                         v                             +--------+
- *     |   exit          +----------+  stop callback           | failed |
- *     +-----------------| stopping |  returned 0              +--------+
- *     |                 +----------+                timer: start again,
- *     |                       | timer: SIGTERM      stop: down
- *     |   exit                v
- *     +--------------- +-------------+  (stop without callback
- *     |                | terminating |   enters here directly)
- *     |                +-------------+
- *     |   exit                | timer: SIGKILL
- *     |                       v
- *     +--------------- +---------+
- *                      | killing |  timer: warn, wait again
- *                      +---------+
+ *                     start, or timer in backoff/failed
+ *        +------------------------------------------------+
+ *        |                                                |
+ *        |                       exit, restart due        v
+ *   +---------+  start   +---------+ ---------------> +---------+
+ *   |  down   | -------> | running |                  | backoff |
+ *   +---------+          +---------+ ---------+       +---------+
+ *     ^  ^  ^     exit, no restart |          |            |
+ *     |  |  +----------------------+          |            | exit with the
+ *     |  |                                    |            | delay at the cap
+ *     |  |  stop (pending restart cancelled)  |            v
+ *     |  +------------------------------------|------ +---------+
+ *     |                                       |       | failed  |
+ *     |                                  stop |       +---------+
+ *     |                                       v
+ *     |   exit    +----------+  stop callback returned 0
+ *     +---------- | stopping |
+ *     |           +----------+
+ *     |                | timer: SIGTERM
+ *     |                v
+ *     |   exit    +-------------+  stop without a callback, or the
+ *     +---------- | terminating |  callback returned -1: SIGTERM at once
+ *     |           +-------------+
+ *     |                | timer: SIGKILL
+ *     |                v
+ *     |   exit    +---------+
+ *     +---------- | killing |  timer: log a warning, wait again
+ *                 +---------+
+ *
+ * A start that fails (the start callback returns -1) leaves the unit in
+ * backoff or failed as an exit would, or in down for restart = never.
  *
  * Transitions, by the action that performs them:
- *   down, backoff, failed --start/timer--> running     act_start
- *   down, backoff, failed --start/timer--> backoff, failed, down (start
- *                                          callback failed) act_start
+ *   down, backoff, failed --start, timer--> running   act_start
+ *   down, backoff, failed --start, timer--> backoff, failed or down
+ *                                     (start callback failed) act_start
  *   running      --exit-->  backoff, failed or down     act_exit
  *   running      --stop-->  stopping or terminating     act_stop_running
  *   backoff, failed --stop--> down                      act_stop_idle
@@ -177,8 +186,10 @@ fmt_ms(uint64_t ms, char *buf, size_t len)
 	return buf;
 }
 
-/* Describes a wait status: "exited with status 1", "killed by signal 9
- * (KILL)". */
+/*
+ * Describes a wait status: "exited with status 1", "killed by signal 9
+ * (SIGKILL)".
+ */
 static const char *
 fmt_status(int status, char *buf, size_t len)
 {
@@ -306,8 +317,9 @@ add_timeout(struct sup_unit *unit, uint64_t ms)
 /*
  * Arms the unit's one timer; a pending timeout is replaced. The deadline
  * is rounded up to the next millisecond and checked again when the timer
- * fires, because libevent may use a coarse clock that fires a few
- * milliseconds early, and a SIGKILL must never come before its timeout.
+ * fires. libevent 2.1 uses CLOCK_MONOTONIC_COARSE unless the base has
+ * EVENT_BASE_FLAG_PRECISE_TIMER, and its timers were seen firing a few
+ * milliseconds early, but a SIGKILL must never come before its timeout.
  */
 static void
 arm_timer(struct sup_unit *unit, uint64_t ms)
@@ -352,8 +364,9 @@ become_down(struct sup_unit *unit)
 }
 
 /*
- * Schedules the next start after a failed start or an exit that the policy
- * restarts. ran_ms is how long the process ran (0 when it did not start).
+ * Schedules the next start after a failed start or after an exit that the
+ * policy restarts. ran_ms is how long the process ran, 0 when it did not
+ * start.
  */
 static void
 plan_restart(struct sup_unit *unit, uint64_t ran_ms)
@@ -857,9 +870,9 @@ sup_watch(struct sup *sup, pid_t pid, sup_watch_cb cb, void *arg,
 }
 
 /*
- * The child side of sup_spawn_exec; runs between fork and exec, so it only
- * makes async-signal-safe calls. src[i] becomes fd i; report is a
- * close-on-exec pipe that receives errno when a step fails.
+ * Runs the child side of sup_spawn_exec. It runs between fork and exec, so
+ * it makes only async-signal-safe calls. src[i] becomes fd i, and report is
+ * a close-on-exec pipe that receives errno when a step fails.
  */
 static void __attribute__((noreturn))
 spawn_child(const int src[4], int report, const char *path,
@@ -1019,7 +1032,7 @@ sup_spawn_exec(const struct sup_exec *spec, struct nem_err *err)
 	if (got == 0)
 		goto out;
 
-	/* The child failed and exits at once; reap it here, it is ours. */
+	/* The child failed and exits at once, so reap it here. */
 	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 		;
 	if (got == (ssize_t)sizeof(child_errno))

@@ -2,10 +2,10 @@
 /*
  * The supervisor: the one place in nem-rootd that spawns, watches and reaps
  * child processes. A unit (a jail's root process or an unjailed host) is
- * described by callbacks and a restart policy; the supervisor starts it,
- * reaps it on SIGCHLD, restarts it with exponential backoff and stops it
- * with a graceful step, then SIGTERM, then SIGKILL. It runs on the daemon's
- * libevent loop and is not thread-safe.
+ * described by callbacks and a restart policy. The supervisor starts it,
+ * reaps it on SIGCHLD and restarts it with exponential backoff. It stops
+ * it with a graceful step, then SIGTERM, then SIGKILL. It runs on the
+ * daemon's libevent loop and is not thread-safe.
  */
 #ifndef ROOTD_SUPERVISE_H
 #define ROOTD_SUPERVISE_H
@@ -91,7 +91,7 @@ struct sup_unit_info {
 	pid_t pid;		  /* running process, 0 when none */
 	int last_status;	  /* wait status of the last exit, -1: none */
 	uint64_t starts;	  /* processes started so far */
-	uint64_t failures;	  /* consecutive failed runs or starts */
+	uint64_t failures;	  /* restarts since the delay was reset */
 	uint64_t restart_delay_ms; /* delay of the pending or last restart */
 };
 
@@ -138,11 +138,11 @@ struct sup *sup_new(struct event_base *base, struct nem_err *err);
 void sup_free(struct sup *sup);
 
 /*
- * Adds a unit in state down. name is copied and used in every log line
- * about the unit; policy is copied and must pass sup_policy_check; ops is
- * copied; arg is passed to the callbacks and stays owned by the caller.
- * Returns the unit (owned by the supervisor) or NULL with err: EINVAL for a
- * bad policy or missing start callback, ECANCELED during shutdown.
+ * Adds a unit in state down. name, policy and ops are copied. name starts
+ * every log line about the unit, and policy must pass sup_policy_check.
+ * arg is passed to the callbacks and stays owned by the caller. Returns
+ * the unit, owned by the supervisor, or NULL with err: EINVAL for an
+ * invalid policy or a missing start callback, ECANCELED during shutdown.
  */
 struct sup_unit *sup_unit_add(struct sup *sup, const char *name,
     const struct sup_policy *policy, const struct sup_unit_ops *ops,
@@ -152,8 +152,8 @@ struct sup_unit *sup_unit_add(struct sup *sup, const char *name,
  * Starts the unit now: from down, or from backoff and failed without
  * waiting for the timer. Returns 0 when a process is running, or -1 with
  * err: EBUSY when it is running or stopping, ECANCELED during shutdown,
- * otherwise the start callback's error (the unit then waits for its next
- * restart as its policy says, or is down for restart = never).
+ * otherwise the start callback's error. After a failed start the unit
+ * waits for its next restart, or is down for restart = never.
  */
 int sup_unit_start(struct sup_unit *unit, struct nem_err *err);
 
@@ -197,8 +197,8 @@ int sup_watch(struct sup *sup, pid_t pid, sup_watch_cb cb, void *arg,
     struct nem_err *err);
 
 /*
- * What sup_spawn_exec starts. argv[0] is an absolute path; env holds
- * "NAME=value" strings and may be NULL. stdio[i] becomes fd i in the child
+ * What sup_spawn_exec starts. argv[0] is an absolute path, and env is a
+ * NULL-terminated list of "NAME=value" strings or NULL. stdio[i] becomes fd i in the child
  * (-1: /dev/null); channel becomes fd 3 (-1: none). The descriptors stay
  * owned by the caller.
  */
