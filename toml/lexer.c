@@ -161,10 +161,10 @@ toml_check_text(struct toml_parser *p)
 }
 
 /*
- * Returns the line and column of byte off. Columns count characters, so a
- * column is found by counting lead bytes from a cached point on the cursor's
- * line; as errors and values are requested mostly left to right, the total
- * work stays linear in the line length.
+ * Returns the line and column of byte off. Columns count characters, so
+ * the column is found by counting UTF-8 lead bytes from a cached point on
+ * the cursor's line. Positions are requested mostly left to right, which
+ * keeps the total work linear in the line length.
  */
 struct toml_pos
 toml_pos_at(struct toml_parser *p, size_t off)
@@ -243,7 +243,7 @@ toml_fail_nomem(struct toml_parser *p)
 }
 
 /*
- * Describes what the input holds at off, for "expected X, found Y"
+ * Describes the input at off for "expected X, found Y"
  * messages: "end of input", "end of line", "space", "tab", or the character
  * in quotes. Writes into buf and returns it.
  */

@@ -2,9 +2,10 @@
 /*
  * The structure of a TOML document: key/value pairs, dotted keys, [table]
  * and [[array of tables]] headers, arrays and inline tables, with the rules
- * on which table may be defined or extended from where. Scalars come from
- * lexer.c. Recursion happens only for nested arrays and inline tables and
- * stops at TOML_MAX_DEPTH, which bounds the stack whatever the input.
+ * on which table may be defined or extended from where. Strings come from
+ * lexer.c and the other scalars from scalar.c. Recursion happens only for
+ * nested arrays and inline tables and stops at TOML_MAX_DEPTH, which bounds the
+ * stack whatever the input.
  */
 #include "toml_private.h"
 
@@ -134,9 +135,10 @@ add_table(struct toml_parser *p, struct toml_value *parent, unsigned flags,
 
 /*
  * Steps from table through the dotted-key part in scratch (not the last
- * part). A missing table is created; an existing one may be entered only
- * if dotted keys created it or a header only named it as a parent, because
- * tables defined by a header or written inline are closed to dotted keys.
+ * part), creating the table when it is missing. An existing table may be
+ * entered only if dotted keys created it or a header only named it as a
+ * parent. Tables defined by a header or written inline are closed to
+ * dotted keys.
  */
 static struct toml_value *
 dotted_step(struct toml_parser *p, struct toml_value *table, size_t part_off,
@@ -206,7 +208,8 @@ parse_keyval(struct toml_parser *p, struct toml_value *table)
 	e = add_key(p, table, part_off, key_start, key_end);
 	if (e == NULL)
 		return -1;
-	/* Entries move when table grows, which the value cannot make it do. */
+	/* Keep the index, not the pointer: entries move when the table grows.
+	 */
 	index = (size_t)(e - table->u.tab.entries);
 
 	p->off++;
@@ -620,10 +623,8 @@ toml_parse(const char *data, size_t len, struct toml_err *err)
 	p.current = doc->root;
 
 	r = toml_check_text(&p);
-	if (r == 0) {
-		/* The check moved the line bookkeeping only on failure. */
+	if (r == 0)
 		r = parse_document(&p);
-	}
 	free(p.scratch);
 	if (r == -1) {
 		toml_free(doc);

@@ -70,10 +70,11 @@ struct token {
 
 #define TOK_FMT "'%s'"
 /*
- * The token as shown in messages, formatted into the local buffer shown
- * only when an error is reported, because formatting costs time per value.
+ * The token as shown in messages. It is formatted into the local buffer
+ * token_text only when an error is reported, because formatting every
+ * token would cost time on every value.
  */
-#define SHOWN toml_span(tok->s, tok->len, shown, sizeof(shown))
+#define SHOWN toml_span(tok->s, tok->len, token_text, sizeof(token_text))
 
 /* Parses YYYY-MM-DD at the start of tok into dt. */
 static int
@@ -83,7 +84,7 @@ scan_date(
 	static const char *const months[12] = {"January", "February", "March",
 	    "April", "May", "June", "July", "August", "September", "October",
 	    "November", "December"};
-	char shown[64];
+	char token_text[64];
 
 	if (tok->len < 10 || tok->s[4] != '-' || tok->s[7] != '-' ||
 	    (dt->year = read_digits(tok->s, 4)) < 0 ||
@@ -119,7 +120,7 @@ scan_time(struct toml_parser *p, const struct token *tok, size_t at,
 	const char *s = tok->s + at;
 	size_t n = tok->len - at;
 	size_t i = 8;
-	char shown[64];
+	char token_text[64];
 
 	if (n < 8 || s[2] != ':' || s[5] != ':' ||
 	    (dt->hour = read_digits(s, 2)) < 0 ||
@@ -176,7 +177,7 @@ scan_offset(struct toml_parser *p, const struct token *tok, size_t at,
 	const char *s = tok->s + at;
 	size_t n = tok->len - at;
 	int hours, minutes;
-	char shown[64];
+	char token_text[64];
 
 	if (n == 1 && (s[0] == 'Z' || s[0] == 'z')) {
 		dt->offset_minutes = 0;
@@ -206,7 +207,7 @@ scan_datetime(struct toml_parser *p, const struct token *tok)
 	struct toml_datetime dt;
 	enum toml_type type;
 	struct toml_value *v;
-	char shown[64];
+	char token_text[64];
 	long used;
 
 	memset(&dt, 0, sizeof(dt));
@@ -264,7 +265,7 @@ scan_datetime(struct toml_parser *p, const struct token *tok)
 }
 
 /*
- * Scans a run of digits of the given base in which each '_' stands between
+ * Scans a run of digits of the given base in which each '_' is between
  * two digits, starting at *i, and copies the digits to scratch. Returns the
  * number of digits (0 when none), or -1 with the error set.
  */
@@ -272,7 +273,7 @@ static long
 scan_digit_run(
     struct toml_parser *p, const struct token *tok, size_t *i, int base)
 {
-	char shown[64];
+	char token_text[64];
 	long count = 0;
 
 	while (*i < tok->len) {
@@ -338,11 +339,16 @@ scan_prefixed_integer(struct toml_parser *p, const struct token *tok)
 	static const char *const names[] = {
 	    ['x'] = "hexadecimal", ['o'] = "octal", ['b'] = "binary"};
 	const char kind = tok->s[1];
-	const int base = kind == 'x' ? 16 : kind == 'o' ? 8 : 2;
+	int base = 2;
 	uint64_t value = 0;
-	char shown[64];
+	char token_text[64];
 	size_t i = 2;
 	long n;
+
+	if (kind == 'x')
+		base = 16;
+	else if (kind == 'o')
+		base = 8;
 
 	toml_scratch_reset(p);
 	n = scan_digit_run(p, tok, &i, base);
@@ -379,7 +385,7 @@ decimal_integer(struct toml_parser *p, const struct token *tok, int negative)
 	const uint64_t limit =
 	    negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	uint64_t value = 0;
-	char shown[64];
+	char token_text[64];
 
 	for (size_t k = 0; k < p->scratch_len; k++) {
 		uint64_t d = (uint64_t)(p->scratch[k] - '0');
@@ -411,7 +417,7 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 	const char *s = tok->s;
 	int is_float = 0, negative = 0;
 	size_t i = 0, int_start;
-	char shown[64];
+	char token_text[64];
 	double value;
 	char *end;
 	long n;
@@ -489,7 +495,7 @@ scan_decimal(struct toml_parser *p, const struct token *tok)
 	}
 
 	if (!is_float) {
-		/* scratch holds the sign, if any, then the digits. */
+		/* scratch contains the sign, if any, then the digits. */
 		if (int_start > 0) {
 			memmove(p->scratch, p->scratch + 1, p->scratch_len);
 			p->scratch_len--;
@@ -521,7 +527,7 @@ scan_word(struct toml_parser *p, const struct token *tok)
 	size_t n = tok->len;
 	size_t sign = (s[0] == '+' || s[0] == '-') ? 1 : 0;
 	struct toml_value *v;
-	char shown[64];
+	char token_text[64];
 
 	if ((n == 4 && memcmp(s, "true", 4) == 0) ||
 	    (n == 5 && memcmp(s, "false", 5) == 0)) {
