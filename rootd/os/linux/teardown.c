@@ -170,7 +170,8 @@ os_mount_list(const char *prefix, struct os_mount **mounts, size_t *count,
 	line = NULL;
 	f = NULL;
 
-	qsort(list, n, sizeof(*list), compare_deepest_first);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), compare_deepest_first);
 	*mounts = calloc(n ? n : 1, sizeof(**mounts));
 	if (*mounts == NULL)
 		goto nomem;
