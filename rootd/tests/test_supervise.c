@@ -250,6 +250,47 @@ restart_backs_off_to_cap(void **state)
 	event_base_free(base);
 }
 
+/*
+ * /bin/false with restart = on-failure and the default delays (100 ms,
+ * doubling up to 30 s): starts at 0, 0.1, 0.3, 0.7 and 1.5 s, so 5 starts
+ * in 3 s where one start per 100 ms would make 30.
+ */
+static void
+restart_default_delays(void **state)
+{
+	static const char *const argv[] = { "/bin/false", NULL };
+	struct event_base *base = event_base_new();
+	struct sup *sup;
+	struct sup_unit *unit;
+	struct sup_policy pol;
+	struct sup_unit_info info;
+	struct prog p;
+	struct nem_err err;
+
+	(void)state;
+	sup = sup_new(base, &err);
+	assert_non_null(sup);
+	prog_init(&p, argv);
+	sup_policy_defaults(&pol);
+	pol.restart = SUP_RESTART_ON_FAILURE;
+	unit = sup_unit_add(sup, "false-default", &pol, &prog_ops, &p, &err);
+	assert_non_null(unit);
+	assert_int_equal(sup_unit_start(unit, &err), 0);
+
+	run_until(base, NULL, 3000);
+	sup_unit_info(unit, &info);
+	assert_true(info.starts >= 4);
+	assert_true(info.starts <= 6);
+	assert_int_equal(info.state, SUP_ST_BACKOFF);
+	assert_int_equal(info.restart_delay_ms, 1600);
+
+	sup_shutdown(sup, NULL, NULL);
+	sup_unit_info(unit, &info);
+	assert_int_equal(info.state, SUP_ST_DOWN);
+	sup_free(sup);
+	event_base_free(base);
+}
+
 /* With every delay at its largest accepted value, one start happens. */
 static void
 restart_with_largest_delays(void **state)
@@ -735,6 +776,7 @@ main(void)
 		cmocka_unit_test(spawn_sets_fds_and_env),
 		cmocka_unit_test(spawn_reports_exec_error),
 		cmocka_unit_test(start_failure_backs_off),
+		cmocka_unit_test(restart_default_delays),
 		cmocka_unit_test(restart_backs_off_to_cap),
 		cmocka_unit_test(restart_with_largest_delays),
 		cmocka_unit_test(restart_reset_after_uptime),
