@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Measures request/reply round trips per second over a unix socketpair,
- * first as a raw write/read ping-pong of one frame's bytes, then through
- * libnem (blocking client against a connection on an event loop in a
- * second thread) with the same body size, and prints both and their ratio.
+ * Measures request/reply round trips per second over a unix socketpair.
+ * The first run is a raw write/read ping-pong of one frame's bytes. The
+ * second goes through libnem, a blocking client against a connection on an
+ * event loop in a second thread, with the same body size. The program
+ * prints both rates and their ratio.
  * Usage: nem-bench-rtt [body_bytes (default 64)] [seconds (default 2)].
  */
 #include <errno.h>
@@ -30,7 +31,7 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Reads or writes exactly len bytes; returns -1 on error or end of stream. */
+/* Reads or writes exactly len bytes. Returns -1 on error or end of stream. */
 static int
 io_full(int fd, void *p, size_t len, bool writing)
 {
@@ -67,7 +68,7 @@ raw_echo(void *arg)
 	return NULL;
 }
 
-/* Raw ping-pong of len bytes for the given time; returns round trips/s. */
+/* Runs a raw ping-pong of len bytes and returns round trips per second. */
 static double
 bench_raw(size_t len, double seconds)
 {
@@ -90,7 +91,7 @@ bench_raw(size_t len, double seconds)
 		for (int i = 0; i < 1000; i++) {
 			if (io_full(sv[0], buf, len, true) == -1 ||
 			    io_full(sv[0], buf, len, false) == -1) {
-				fprintf(stderr, "raw ping-pong failed\n");
+				perror("nem-bench-rtt: raw ping-pong failed");
 				exit(1);
 			}
 		}
@@ -136,7 +137,7 @@ nem_echo(void *arg)
 	return NULL;
 }
 
-/* libnem round trips with a body of len bytes; returns round trips/s. */
+/* Runs libnem round trips with a len-byte body, returns trips per second. */
 static double
 bench_nem(size_t len, double seconds)
 {
@@ -224,7 +225,7 @@ main(int argc, char **argv)
 	log_role("nem-bench-rtt");
 
 	/* Each libnem request carries the 36-byte header {time: {timeout_ms:
-	   int64}}; the raw frames get the same size to compare alike. */
+	   int64}}, so the raw frames get the same size. */
 	raw = bench_raw(NEM_FIXED_LEN + 36 + body, seconds);
 	nem = bench_nem(body, seconds);
 	printf("body %zu bytes, %.0f s each, unix socketpair\n", body, seconds);

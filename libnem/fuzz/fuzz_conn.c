@@ -65,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	nem_conn_set_close_cb(c, on_close, &closed);
 	if (size > 0 && write(sv[1], data, size) < 0) {
-		/* The connection sees end of stream below either way. */
+		/* A short write is fine: the connection gets end of stream. */
 	}
 	shutdown(sv[1], SHUT_WR);
 	while (!closed) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The bounds-checked read cursor of nem/buf.h. This is the one place in the
- * project that turns untrusted offsets into pointers, so every read checks
- * the remaining length first and never moves the cursor on failure.
+ * The bounds-checked read cursor of nem/buf.h. Every read checks the
+ * remaining length before it forms a pointer, and a failed read leaves the
+ * cursor where it was.
  */
 #include <nem/buf.h>
 

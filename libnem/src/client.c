@@ -2,8 +2,8 @@
 /*
  * The blocking client of nem/client.h: a struct nem_conn on a private event
  * loop, plus the list of calls this side waits for. Waiting runs that loop,
- * so requests from the peer are answered in the meantime. Used by nemctl,
- * nem-init and tests; it never starts threads or child processes.
+ * so requests from the peer are handled in the meantime. nemctl, nem-init
+ * and the tests use it. It never starts threads or child processes.
  */
 #include <nem/client.h>
 #include <nem/proto.h>
@@ -172,7 +172,7 @@ nem_client_free(struct nem_client *cl)
 	if (cl == NULL)
 		return;
 
-	/* Fails the calls still waiting; their replies are then freed. */
+	/* Freeing the connection fails the calls still waiting. */
 	nem_conn_free(cl->conn);
 	while (cl->calls != NULL) {
 		struct client_call *call = cl->calls;
@@ -270,7 +270,7 @@ nem_client_start(struct nem_client *cl, const struct nem_request *rq,
 	return 0;
 }
 
-/* Runs one round of the event loop; returns -1 when nothing can happen. */
+/* Runs one round of the event loop. Returns -1 when no event is left. */
 static int
 client_run_once(struct nem_client *cl)
 {
@@ -329,6 +329,12 @@ nem_client_wait(struct nem_client *cl, uint64_t seq, struct nem_reply *reply,
 			nem_conn_cancel(cl->conn, seq);
 			break;
 		}
+	}
+	if (!call->done) {
+		call->reply.code = NEM_E_UNAVAILABLE;
+		call->reply.local = true;
+		snprintf(call->reply.reason, sizeof(call->reply.reason),
+		    "the event loop has nothing left to wait for");
 	}
 	*pp = call->next;
 	*reply = call->reply;

@@ -3,10 +3,10 @@
  * NEM connections on libevent: the receive state machine, the send queue,
  * outstanding requests of this side and incoming transactions. Each frame's
  * fixed header is read by a recvmsg of its own that starts at the frame's
- * first byte, and never past the end of a frame, so a descriptor is always
- * tied to the frame whose first byte it came with. Every peer-controlled
- * quantity is bounded by struct nem_conn_limits; going over a bound closes
- * this connection only and logs the bound and the peer.
+ * first byte, and no read goes past the end of a frame. So a descriptor is
+ * tied to the frame whose first byte it came with. Every quantity a peer
+ * controls is bounded by struct nem_conn_limits, and going over a bound
+ * closes this connection only and logs the bound and the peer.
  */
 #include <nem/conn.h>
 #include <nem/log.h>
@@ -32,9 +32,9 @@
 #define RX_CHUNK 65536			/* receive buffer growth step, bytes */
 /*
  * Frames handled per read event. The read event is level-triggered, so the
- * loop comes back while bytes are left; handling one frame per event keeps
- * connections on one loop fair and saves the read that would only return
- * EAGAIN in a request/reply exchange.
+ * loop comes back while bytes are left. One frame per event keeps the
+ * connections on one loop fair, and it saves the read that would only
+ * return EAGAIN in a request/reply exchange.
  */
 #define RX_FRAMES_PER_WAKE 1
 #define RX_MAX_FDS 8			/* descriptors one recvmsg can report;
@@ -45,7 +45,7 @@
 #define ALIGN_UP(n) \
 	(((n) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1))
 
-/* A frame waiting in the send queue; the bytes follow in the allocation. */
+/* A frame waiting in the send queue. Its bytes follow in the allocation. */
 struct out_frame {
 	struct out_frame *next;
 	int fd;				/* descriptor to attach to the first
@@ -71,10 +71,10 @@ struct out_req {
 };
 
 /*
- * An incoming transaction. It is in the connection's table until it ends:
- * by the final reply (done), or by cancel, timeout or close (ended, c set to
- * NULL). It is freed when no callback on the stack uses it any more and
- * either the final reply went out or the cancel callback has run.
+ * An incoming transaction. It stays in the connection's table until the
+ * final reply (done) or a cancel, timeout or close (ended, with c set to
+ * NULL). It is freed once no callback on the stack uses it and either the
+ * final reply went out or the cancel callback has run.
  */
 struct nem_txn {
 	struct nem_txn *next;		/* hash chain */
@@ -86,7 +86,7 @@ struct nem_txn {
 	bool in_call;			/* handler or cancel callback running */
 	bool done;			/* final reply sent or dropped */
 	bool ended;			/* ended without a final reply */
-	int64_t end_code;		/* why it ended */
+	int64_t end_code;		/* NEM_E_* that ended it */
 	unsigned frames;		/* request frames received */
 	nem_handler_fn *fn;
 	void *fn_arg;
@@ -299,7 +299,7 @@ in_insert(struct nem_conn *c, struct nem_txn *t)
 	c->n_in++;
 }
 
-/* Takes t out of its connection's table; t->c becomes NULL. */
+/* Takes t out of its connection's table and sets t->c to NULL. */
 static void
 in_detach(struct nem_txn *t)
 {
@@ -800,7 +800,7 @@ txn_after_call(struct nem_txn *t)
 	txn_maybe_free(t);
 }
 
-/* Sends a reply frame for t; a final one detaches and maybe frees t. */
+/* Sends a reply frame for t. A final one also detaches t and may free it. */
 static int
 txn_send(struct nem_txn *t, const struct nem_header *h, const void *body,
     size_t body_len, int fd, bool more, struct nem_err *err)
@@ -810,9 +810,9 @@ txn_send(struct nem_txn *t, const struct nem_header *h, const void *body,
 	int rc;
 
 	if (c == NULL) {
-		int64_t why = t->end_code;
-		int code = why == NEM_E_CANCELLED ? ECANCELED :
-		    why == NEM_E_TIMEDOUT ? ETIMEDOUT : ENOTCONN;
+		int64_t end_code = t->end_code;
+		int code = end_code == NEM_E_CANCELLED ? ECANCELED :
+		    end_code == NEM_E_TIMEDOUT ? ETIMEDOUT : ENOTCONN;
 
 		if (!more) {
 			t->done = true;
@@ -820,7 +820,7 @@ txn_send(struct nem_txn *t, const struct nem_header *h, const void *body,
 		}
 		return nem_err_set(err, code,
 		    "reply dropped: the transaction already ended (%s)",
-		    nem_code_name(why));
+		    nem_code_name(end_code));
 	}
 	memset(&f, 0, sizeof(f));
 	f.flags = NEM_F_REPLY | (more ? NEM_F_CONTINUE : 0);

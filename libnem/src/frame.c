@@ -82,7 +82,7 @@ nem_fixed_decode(const uint8_t in[NEM_FIXED_LEN], struct nem_fixed *f,
 	return 0;
 }
 
-/* Reads an int32 or int64 element; returns false for any other type. */
+/* Reads an int32 or int64 element. Returns false for any other type. */
 static bool
 iter_int(const bson_iter_t *it, int64_t *out)
 {
@@ -265,7 +265,7 @@ sanitize_reason(const char *reason, char *dst, size_t dst_size)
 	dst[i] = '\0';
 }
 
-/* Appends h's fields to doc; returns false when libbson fails. */
+/* Appends h's fields to doc. Returns false when libbson fails. */
 static bool
 header_append(bson_t *doc, const struct nem_header *h, struct nem_err *err)
 {

@@ -3,7 +3,7 @@
  * Unit tests of the blocking client against a server connection that runs
  * its own event loop in a second thread: calls, error replies, streamed
  * replies and uploads, descriptors, timeouts, requests from the server that
- * the client answers while it waits, and the three ways to connect.
+ * the client handles while it waits, and the three ways to connect.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -460,7 +460,7 @@ serve_until_closed(void **state)
 	assert_int_equal(nem_client_handle(cl, NEM_SVC_DAEMON,
 	    NEM_DAEMON_INFO, client_info, NULL, &err), 0);
 
-	/* The server asks once and hangs up, which ends serving. */
+	/* The server sends one request and hangs up, which ends serving. */
 	assert_int_equal(nem_client_serve(cl, -1, &err), -1);
 	assert_int_equal(err.code, ENOTCONN);
 	assert_non_null(strstr(err.msg, "closed by peer"));

@@ -290,7 +290,7 @@ teardown(void **state)
 	return 0;
 }
 
-/* Connects two connections, both answering through the fixture's mux. */
+/* Connects two connections that both dispatch through the fixture's mux. */
 static void
 make_pair(struct fixture *fx, const struct nem_conn_limits *lim,
     struct nem_conn **a, struct nem_conn **b)
@@ -401,7 +401,7 @@ unknown_command_error_reply(void **state)
 	assert_true(run_count(fx->base, &r.finals, 1000));
 	assert_true(r.code == NEM_E_UNKNOWN);
 
-	/* A connection without handlers answers the same way. */
+	/* A connection without handlers replies the same way. */
 	{
 		struct nem_conn *c, *d;
 		int sv[2];
@@ -441,14 +441,14 @@ interleaved_full_duplex(void **state)
 	run_for(fx->base, 50);
 	assert_int_equal(fx->srv.nheld, 3);
 
-	/* While b holds three requests of a, b asks a. */
+	/* While three requests of a wait at b, b sends a request to a. */
 	replies_init(&back);
 	assert_int_equal(request(b, NEM_SVC_DAEMON, NEM_DAEMON_INFO, NULL,
 	    &back, NULL), 0);
 	assert_true(run_count(fx->base, &back.finals, 1000));
 	assert_string_equal(back.body, "info");
 
-	/* Answered in reverse order, each reply reaches its own request. */
+	/* Replies sent in reverse order each reach their own request. */
 	for (int i = 2; i >= 0; i--) {
 		s.body = bodies[i];
 		s.body_len = strlen(bodies[i]);
@@ -620,9 +620,9 @@ request_timeout(void **state)
 }
 
 /*
- * Returns true when the raw peer sees its connection closed with no reply
- * bytes: end of stream, or ECONNRESET when the closing side left unread
- * bytes behind (as a unix socket reports it).
+ * Returns true when the raw peer's connection is closed and delivered no
+ * reply bytes. A unix socket reports end of stream, or ECONNRESET when the
+ * closing side left unread bytes behind.
  */
 static bool
 raw_sees_close(int raw)
@@ -665,7 +665,7 @@ raw_send(int fd, const void *p, size_t len, const int *fds, int nfds)
 static void
 responder_timeout_from_header(void **state)
 {
-	/* daemon-independent request to CMD_SLOW with time.timeout_ms 40. */
+	/* A request to CMD_SLOW with time.timeout_ms 40. */
 	struct nem_header h = { .has_timeout = true, .timeout_ms = 40 };
 	struct nem_fixed f = { .seq = 1, .service = SVC_TEST,
 		.command = CMD_SLOW };
@@ -1018,7 +1018,7 @@ buffered_bound_closes(void **state)
 	uint8_t f[sizeof(frame_b)];
 	int raw;
 
-	/* The peer asks for 1 MiB replies and never reads them. */
+	/* The peer requests 1 MiB replies and never reads them. */
 	nem_conn_limits_default(&lim);
 	lim.max_buffered = NEM_FIXED_LEN + NEM_HEADER_MAX + NEM_BODY_MAX;
 	c = make_raw(fx, &lim, &raw);
@@ -1123,8 +1123,8 @@ ping_tick_with_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Sends a hostile byte sequence on one connection while two others ping
  * daemon.info every 10 ms on the same loop. The hostile connection must
- * close within close_ms without a reply and without a receive buffer
- * larger than one growth step; the others must answer every ping within
+ * close within close_ms, without a reply and without a receive buffer
+ * larger than one growth step. The others must reply to every ping within
  * 100 ms.
  */
 static void
@@ -1225,7 +1225,7 @@ hostile_peer_regression(void **state)
 	buf[6] = 0x03;
 	hostile_case(fx, "header_len 3", buf, len, false, 100);
 
-	/* A valid body_len of 16, but the BSON says 6 bytes, not 5. */
+	/* A valid body_len of 16, but the BSON length field is 6, not 5. */
 	BUILD_A();
 	buf[16] = 0x10;
 	buf[17] = buf[18] = buf[19] = 0x00;

@@ -247,7 +247,7 @@ length_limits_are_exact(void **state)
 static void
 header_bson_violations(void **state)
 {
-	/* The document says 6 bytes, header_len says 5. */
+	/* The document's length field is 6, header_len is 5. */
 	static const uint8_t wrong_len[] = { 0x06, 0x00, 0x00, 0x00, 0x00 };
 	/* err is a string, not a document. */
 	static const uint8_t err_string[] = { 0x10, 0x00, 0x00, 0x00, 0x02,

@@ -3,7 +3,7 @@
  * A blocking NEM client for programs without an event loop of their own:
  * nemctl, nem-init, jail programs and tests. It runs a struct nem_conn on a
  * private libevent loop and waits in that loop, so while a call waits the
- * client keeps answering requests from the peer (for example daemon.info)
+ * client keeps handling requests from the peer (for example daemon.info)
  * through the handlers added with nem_client_handle. One thread only.
  */
 #ifndef NEM_CLIENT_H
@@ -146,7 +146,7 @@ int nem_client_wait(struct nem_client *cl, uint64_t seq,
     struct nem_reply *reply, struct nem_err *err);
 
 /*
- * Runs the event loop, answering the peer's requests, for timeout_ms
+ * Runs the event loop, handling the peer's requests, for timeout_ms
  * milliseconds (a negative value: until the connection closes). Returns 0
  * when the time passed, or -1 with err code ENOTCONN and the reason once
  * the connection is closed.

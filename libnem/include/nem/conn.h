@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A NEM connection on a libevent event loop: full-duplex request/reply
- * transactions over one connected stream socket (or pipe), with streaming in
+ * transactions over one connected stream socket, with streaming in
  * both directions, cancellation, per-request timeouts, descriptor passing
  * and bounds a peer cannot push past. Incoming requests are dispatched
  * through a struct nem_mux of handlers keyed by (service, command).
@@ -13,8 +13,8 @@
  * Limitations:
  * - NOTE: transactions are kept in 64-bucket hash tables, which slows down
  *   beyond some thousands of outstanding requests on one connection.
- * - NOTE: a program must ignore SIGPIPE when it uses a pipe as transport;
- *   on sockets the library sends with MSG_NOSIGNAL.
+ * - NOTE: a program must ignore SIGPIPE when its transport is not a socket.
+ *   On sockets the library sends with MSG_NOSIGNAL.
  */
 #ifndef NEM_CONN_H
 #define NEM_CONN_H
@@ -108,7 +108,7 @@ typedef void nem_reply_fn(struct nem_conn *c, struct nem_msg *msg, void *arg);
 /*
  * Called for every request frame of an incoming transaction: once for a
  * plain request, once per frame for a streamed request (msg->index counts
- * them). The handler answers with nem_txn_reply or nem_txn_fail, at once or
+ * them). The handler replies with nem_txn_reply or nem_txn_fail, at once or
  * later. t stays valid until the final reply is sent, or until the cancel
  * callback (nem_txn_on_cancel) has returned.
  */
@@ -124,24 +124,28 @@ typedef void nem_cancel_fn(struct nem_txn *t, int64_t code, void *arg);
 
 /*
  * Called once when the connection closes by itself: end of stream, a
- * socket error or a protocol violation (why says which). Not called for
- * nem_conn_free. The callback usually frees the connection.
+ * socket error or a protocol violation, with the cause in err (code EPROTO
+ * for a violation, ENOTCONN for end of stream, the errno of a failed send or
+ * receive otherwise). Not called for nem_conn_free. The callback usually
+ * frees the connection.
  */
-typedef void nem_close_fn(struct nem_conn *c, const struct nem_err *why,
+typedef void nem_close_fn(struct nem_conn *c, const struct nem_err *err,
     void *arg);
 
 /* Fills *lim with the default bounds listed in struct nem_conn_limits. */
 void nem_conn_limits_default(struct nem_conn_limits *lim);
 
 /*
- * Creates a connection on the connected stream socket or pipe fd.
+ * Creates a connection on the connected stream socket fd.
  *	base	the event loop that runs it
  *	fd	the descriptor; the connection takes ownership (also on failure)
  *		and makes it non-blocking
  *	lim	bounds, or NULL for the defaults
- *	mux	handlers for incoming requests, or NULL to answer every request
- *		with NEM_E_UNKNOWN; it must outlive the connection
- * Descriptors travel only when fd is a unix-domain socket. Returns the
+ *	mux	handlers for incoming requests, or NULL to reply to every
+ *		request with NEM_E_UNKNOWN; it must outlive the connection
+ * Descriptors travel only when fd is a unix-domain socket. A descriptor
+ * that is not a socket is read with read(2) and written with writev(2), so
+ * it must be open for both. Returns the
  * connection (free with nem_conn_free), or NULL with err code EINVAL (bad
  * limits, bad fd) or ENOMEM.
  */

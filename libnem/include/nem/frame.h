@@ -104,9 +104,10 @@ int nem_fixed_decode(const uint8_t in[NEM_FIXED_LEN], struct nem_fixed *f,
 
 /*
  * Parses the len-byte BSON header at p into *h. len 0 means no header. The
- * document must be exactly len bytes and well formed; err, route and time
- * must be documents when present, err.code an int32 or int64, strings valid
- * UTF-8 without NUL bytes, time.timeout_ms a non-negative int32 or int64.
+ * document must be exactly len bytes and well formed. When present, err,
+ * route and time must be documents, err.code an int32 or int64, strings
+ * valid UTF-8 without NUL bytes, and time.timeout_ms a non-negative int32
+ * or int64.
  * Unknown fields are ignored. Returns 0, or -1 with err code EBADMSG and a
  * message naming the offending field.
  */
@@ -127,8 +128,8 @@ int nem_frame_decode(const uint8_t *p, size_t len, struct nem_msg *msg,
  * Builds a frame into a new buffer.
  *	f	 fixed-header values; magic, version and both lengths are
  *		 filled in by this function
- *	h	 header fields to send (code/reason, route, timeout), or NULL
- *		 for none; no header bytes are written when it has none
+ *	h	 header fields to send (code/reason, route, timeout), or NULL.
+ *		 Without fields, header_len is 0.
  *	body	 body_len bytes of body (may be NULL when body_len is 0)
  *	out	 OUT: the frame, to be released with free()
  *	out_len	 OUT: its size in bytes
