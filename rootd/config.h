@@ -81,7 +81,7 @@ enum cfg_restart {
 	CFG_RESTART_ALWAYS,
 };
 
-/* How a process is stopped and restarted. Durations in milliseconds. */
+/* Stop and restart settings of a process, durations in milliseconds. */
 struct cfg_policy {
 	enum cfg_restart restart;
 	uint64_t stop_timeout_ms;	/* stop request to SIGKILL */
@@ -279,9 +279,10 @@ void cfg_host_free(struct cfg_host *host);
 
 /*
  * Reads and validates one jail description. The jail name is the file
- * name without its ".toml" suffix and must pass name_check(); relative
- * file mount sources are resolved against the folder of path. Every error
- * is appended to diags. Returns the jail to free with cfg_jail_free(), or
+ * name without its ".toml" suffix and must pass name_check(). Relative
+ * file mount sources are resolved against the configuration folder: the
+ * folder above the one that contains path, because jail files live in
+ * <configuration folder>/jails/. Every error is appended to diags. Returns the jail to free with cfg_jail_free(), or
  * NULL when there was any error.
  */
 struct cfg_jail *cfg_jail_load(const char *path, struct cfg_diags *diags);
@@ -329,7 +330,7 @@ int cfg_set_load(const char *dir, struct cfg_set **out, struct nem_err *err);
  * Puts jail (owned by the set from now on, even on failure) into set under
  * its name, replacing and freeing a jail of the same name, then calls
  * cfg_set_resolve(). For `jail apply`: afterwards the entry's set_diags
- * say whether the new description conflicts with the others. Returns 0,
+ * report whether the new description conflicts with the others. Returns 0,
  * or -1 with ENOMEM in err.
  */
 int cfg_set_put(struct cfg_set *set, struct cfg_jail *jail,
@@ -337,7 +338,7 @@ int cfg_set_put(struct cfg_set *set, struct cfg_jail *jail,
 
 /*
  * Recomputes the checks across jails (services provided twice or by
- * nobody, dependency cycles, volumes, devices and listen addresses used
+ * no jail, dependency cycles, volumes, devices and listen addresses used
  * twice) into each entry's set_diags, the startable flags, and the start
  * order: a jail comes after every jail providing a service it requires,
  * and ties are broken by name. Returns 0, or -1 with ENOMEM in err.

@@ -2,7 +2,7 @@
 /*
  * The error list every configuration loader fills. Adding an error never
  * fails from the caller's view: when memory runs out the list records that
- * it is incomplete, and printing says so.
+ * it is incomplete, and printing reports that.
  */
 #include "config_int.h"
 

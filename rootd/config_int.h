@@ -23,9 +23,9 @@ struct cfg_ctx {
 };
 
 /*
- * Appends an error at pos (line 0: none) unless CFG_DIAG_MAX errors were
- * already reported for this file; the first error over the limit is
- * replaced by a note that the rest are left out. Counts every error.
+ * Appends an error at pos (line 0: none) and counts it. After CFG_DIAG_MAX
+ * errors in one file, one note says that the rest are left out, and later
+ * errors are only counted.
  */
 void cfg_err(struct cfg_ctx *ctx, struct toml_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

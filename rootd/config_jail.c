@@ -589,11 +589,15 @@ cfg_jail_load_buffer(const char *name, const char *label,
 	struct cfg_jail *jail;
 	struct toml_doc *doc;
 	struct nem_err err;
+	bool bad_name;
 
-	if (name_check("jail", name, &err) == -1) {
+	/* A bad name is reported first; the content is still checked, so
+	 * one run shows every error. */
+	bad_name = name_check("jail", name, &err) == -1;
+	if (bad_name) {
 		cfg_diag_add(diags, label, 0, 0, "%s; the jail name is the "
 		    "file name without \".toml\"", err.msg);
-		return NULL;
+		first = diags->len;
 	}
 	doc = cfg_parse(&ctx, data, len);
 	if (doc == NULL)
@@ -601,6 +605,10 @@ cfg_jail_load_buffer(const char *name, const char *label,
 	jail = jail_from_root(&ctx, toml_root(doc), name, confdir);
 	toml_free(doc);
 	cfg_diags_sort(diags, first);
+	if (bad_name) {
+		cfg_jail_free(jail);
+		return NULL;
+	}
 	return jail;
 }
 

@@ -72,7 +72,7 @@ in_list(const char *key, size_t len, const char *const *list)
 }
 
 /*
- * Reports keys that no mount type knows, and, when the type is known
+ * Reports keys that no mount type accepts, and, when the type is known
  * (type_ok), keys that belong to other types.
  */
 static void

@@ -19,7 +19,7 @@
 #include "path.h"
 #include "units.h"
 
-/* Longest key for which a "did you mean" suggestion is computed. */
+/* Maximum key length for which a "did you mean" suggestion is computed. */
 #define SUGGEST_KEY_MAX 64
 
 struct toml_pos
@@ -380,7 +380,9 @@ cfg_read_file(const char *path, char **data, size_t *len, struct nem_err *err)
 	char *buf;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK keeps a FIFO from blocking the open; it is rejected below
+	 * as not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1)
 		return nem_err_sys(err, errno, "cannot open");
 	if (fstat(fd, &st) == -1) {
@@ -396,8 +398,7 @@ cfg_read_file(const char *path, char **data, size_t *len, struct nem_err *err)
 		    (long long)st.st_size, CFG_FILE_MAX);
 		goto fail;
 	}
-	/* One spare byte tells a file that grew while reading from one that
-	 * did not. */
+	/* One spare byte detects a file that grew while it was read. */
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		nem_err_sys(err, ENOMEM, "cannot read");
