@@ -238,6 +238,48 @@ second_instance_rejected(void **state)
 	    offset_of(log, "first: stopped"));
 }
 
+/* Descriptors 0-2 closed at exec are reopened on /dev/null first. */
+static void
+closed_stdio_reopened(void **state)
+{
+	struct fixture *f = *state;
+	char link[64], target[64];
+	ssize_t n;
+	pid_t pid;
+	int status;
+
+	write_config(f, "");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		/* Only stderr stays, on the log; 0 and 1 are closed. */
+		if (fd == -1 || dup2(fd, 2) == -1)
+			_exit(120);
+		close(fd);
+		close(0);
+		close(1);
+		execl(rootd_path, "nem-rootd", "-c", f->config, (char *)NULL);
+		_exit(121);
+	}
+	f->pids[0] = pid;
+	assert_true(wait_for_log(f, "with 0 hosts", 10000));
+	for (int fd = 0; fd < 2; fd++) {
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		assert_true(n > 0);
+		target[n] = '\0';
+		assert_string_equal(target, "/dev/null");
+	}
+
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	status = wait_exit(pid, 10000);
+	f->pids[0] = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 non_root_rejected(void **state)
 {
@@ -444,6 +486,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(second_instance_rejected,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(closed_stdio_reopened, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(non_root_rejected, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(check_option_validates, setup,
