@@ -356,6 +356,13 @@ nem_client_stream(struct nem_client *cl, const struct nem_request *rq,
 	uint64_t seq;
 
 	nem_reply_init(reply);
+	if (rq->more) {
+		reply->code = NEM_E_INVALID;
+		reply->local = true;
+		return nem_err_set(err, EINVAL, "a streamed request (more set) "
+		    "needs nem_client_start, nem_client_send and "
+		    "nem_client_wait");
+	}
 	if (nem_client_start(cl, rq, fn, arg, &seq, err) == -1) {
 		reply->code = NEM_E_UNAVAILABLE;
 		reply->local = true;

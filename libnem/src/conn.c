@@ -88,6 +88,7 @@ struct nem_txn {
 	bool ended;			/* ended without a final reply */
 	int64_t end_code;		/* NEM_E_* that ended it */
 	unsigned frames;		/* request frames received */
+	uint32_t timeout_ms;		/* from time.timeout_ms, when timer */
 	nem_handler_fn *fn;
 	void *fn_arg;
 	nem_cancel_fn *cancel_fn;
@@ -692,6 +693,7 @@ nem_conn_request_more(struct nem_conn *c, uint64_t seq,
 	if (conn_send(c, &f, NULL, s->body, s->body_len, s->fd, err) == -1)
 		return -1;
 	r->req_open = s->more;
+	req_arm(r);
 	return 0;
 }
 
@@ -728,6 +730,18 @@ txn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_release(c);
 }
 
+/* (Re)starts t's timeout, which bounds the wait for each frame. */
+static void
+txn_arm(struct nem_txn *t)
+{
+	struct timeval tv;
+
+	if (t->timer == NULL)
+		return;
+	tv = ms_to_tv(t->timeout_ms);
+	event_add(t->timer, &tv);
+}
+
 static struct nem_txn *
 txn_new(struct nem_conn *c, const struct nem_msg *m)
 {
@@ -748,17 +762,15 @@ txn_new(struct nem_conn *c, const struct nem_msg *m)
 	t->req_open = (m->flags & NEM_F_CONTINUE) != 0;
 	if (timed) {
 		/* Longer waits than a day are treated as a day. */
-		uint32_t ms = m->hdr.timeout_ms > 86400000 ? 86400000 :
+		t->timeout_ms = m->hdr.timeout_ms > 86400000 ? 86400000 :
 		    (uint32_t)m->hdr.timeout_ms;
-		struct timeval tv = ms_to_tv(ms);
-
 		t->timer = (struct event *)((char *)t + base);
 		if (event_assign(t->timer, c->base, -1, 0, txn_timer_cb,
 		    t) == -1) {
 			free(t);
 			return NULL;
 		}
-		event_add(t->timer, &tv);
+		txn_arm(t);
 	}
 	return t;
 }
@@ -828,6 +840,8 @@ txn_send(struct nem_txn *t, const struct nem_header *h, const void *body,
 	f.service = t->service;
 	f.command = t->command;
 	rc = conn_send(c, &f, h, body, body_len, fd, err);
+	if (more)
+		txn_arm(t);
 	if (!more) {
 		in_detach(t);
 		t->done = true;
@@ -1007,7 +1021,7 @@ dispatch_reply(struct nem_conn *c, struct nem_msg *m)
 	if (final) {
 		out_remove(c, r);
 	} else {
-		/* The timeout bounds the wait for each reply frame. */
+		/* The timeout bounds the wait for each frame. */
 		req_arm(r);
 	}
 	r->fn(c, m, r->arg);
@@ -1044,6 +1058,7 @@ dispatch_request(struct nem_conn *c, struct nem_msg *m)
 		}
 		t->req_open = (m->flags & NEM_F_CONTINUE) != 0;
 		m->index = t->frames++;
+		txn_arm(t);
 		t->in_call = true;
 		t->fn(t, m, t->fn_arg);
 		txn_after_call(t);

@@ -591,6 +591,50 @@ reply_after_cancel_is_dropped(void **state)
 	nem_conn_free(b);
 }
 
+/* Sends the held transaction's next reply frame, the tenth one final. */
+static void
+tick_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct nem_send s = NEM_SEND_INIT;
+
+	s.body = "tick";
+	s.body_len = 4;
+	s.more = ++srv->gathered < 10;
+	nem_txn_reply(srv->held[0], &s, NULL);
+}
+
+static void
+timeout_restarts_per_frame(void **state)
+{
+	struct fixture *fx = *state;
+	struct nem_request rq = NEM_REQUEST_INIT(SVC_TEST, CMD_ASYNC);
+	struct timeval every = { .tv_sec = 0, .tv_usec = 40000 };
+	struct nem_conn *a, *b;
+	struct event *ticker;
+	struct replies r;
+
+	/* Ten reply frames 40 ms apart outlast a 200 ms timeout, which
+	   bounds only the wait for each frame. */
+	make_pair(fx, NULL, &a, &b);
+	replies_init(&r);
+	rq.timeout_ms = 200;
+	assert_int_equal(nem_conn_request(a, &rq, reply_cb, &r, NULL, NULL),
+	    0);
+	run_for(fx->base, 10);
+	assert_int_equal(fx->srv.nheld, 1);
+	ticker = event_new(fx->base, -1, EV_PERSIST, tick_reply, &fx->srv);
+	event_add(ticker, &every);
+	assert_true(run_count(fx->base, &r.finals, 2000));
+	event_free(ticker);
+	assert_true(r.code == NEM_OK);
+	assert_int_equal(r.calls, 10);
+	assert_true(r.code == NEM_OK);
+	assert_string_equal(r.body, "tick");
+	nem_conn_free(a);
+	nem_conn_free(b);
+}
+
 static void
 request_timeout(void **state)
 {
@@ -1357,6 +1401,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(request_timeout, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(timeout_restarts_per_frame,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(responder_timeout_from_header,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(route_flag_reaches_handler,

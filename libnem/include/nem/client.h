@@ -96,7 +96,8 @@ int nem_client_handle(struct nem_client *cl, uint16_t service,
 /*
  * Sends rq and waits for its final reply, which is stored in *reply (to be
  * released with nem_reply_clear). A streamed reply is refused: its CONTINUE
- * frames are dropped, use nem_client_stream. rq->fd is duplicated.
+ * frames are dropped, use nem_client_stream. rq->more must be clear
+ * (EINVAL otherwise). rq->fd is duplicated.
  * Returns 0 when the reply's code is NEM_OK. Otherwise returns -1 with
  * reply->code set (reply->local telling where it failed) and err code the
  * errno of nem_code_to_errno(code), with a message naming the service,

@@ -76,8 +76,10 @@ struct nem_request {
 					   caller keeps its own), or -1 */
 	bool more;			/* set CONTINUE: the request streams and
 					   nem_conn_request_more sends the rest */
-	uint32_t timeout_ms;		/* 0: the connection's default;
-					   NEM_TIMEOUT_NONE: no limit */
+	uint32_t timeout_ms;		/* wait for each frame of the
+					   transaction, restarted by every frame
+					   sent or received; 0: the connection's
+					   default; NEM_TIMEOUT_NONE: no limit */
 	const struct nem_route *route;	/* non-NULL: set ROUTE and send it */
 };
 
