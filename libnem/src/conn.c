@@ -1507,7 +1507,10 @@ nem_conn_new(struct event_base *base, int fd,
     const struct nem_conn_limits *lim, struct nem_mux *mux,
     struct nem_err *err)
 {
-	const size_t frame_max = NEM_FIXED_LEN + NEM_HEADER_MAX + NEM_BODY_MAX;
+	/* A handler must be able to queue a maximum reply while the maximum
+	   request it handles is still in the receive buffer. */
+	const size_t buffered_min = 2 * ((size_t)NEM_FIXED_LEN +
+	    NEM_HEADER_MAX + NEM_BODY_MAX);
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	struct nem_conn *c;
@@ -1521,13 +1524,13 @@ nem_conn_new(struct event_base *base, int fd,
 			close(fd);
 		return NULL;
 	}
-	if (lim != NULL && (lim->max_buffered < frame_max ||
+	if (lim != NULL && (lim->max_buffered < buffered_min ||
 	    lim->max_incoming == 0 || lim->max_fds == 0 ||
 	    lim->stall_timeout_ms == 0 || lim->default_timeout_ms == 0)) {
 		close(fd);
 		nem_err_set(err, EINVAL, "invalid connection limits: "
 		    "max_buffered must be at least %zu and the others "
-		    "non-zero", frame_max);
+		    "non-zero", buffered_min);
 		return NULL;
 	}
 	flags = fcntl(fd, F_GETFL);

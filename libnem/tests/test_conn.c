@@ -1064,13 +1064,13 @@ buffered_bound_closes(void **state)
 
 	/* The peer requests 1 MiB replies and never reads them. */
 	nem_conn_limits_default(&lim);
-	lim.max_buffered = NEM_FIXED_LEN + NEM_HEADER_MAX + NEM_BODY_MAX;
+	lim.max_buffered = 2 * (NEM_FIXED_LEN + NEM_HEADER_MAX + NEM_BODY_MAX);
 	c = make_raw(fx, &lim, &raw);
 	nem_conn_set_close_cb(c, close_cb, &cl);
 	memcpy(f, frame_b, sizeof(f));
 	f[20] = SVC_TEST;
 	f[22] = CMD_BIG;
-	for (uint8_t seq = 1; seq <= 4; seq++) {
+	for (uint8_t seq = 1; seq <= 6; seq++) {
 		f[8] = seq;
 		raw_send(raw, f, sizeof(f), NULL, 0);
 	}

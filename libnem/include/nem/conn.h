@@ -44,7 +44,7 @@ struct nem_conn_limits {
 					   (128) */
 	size_t max_buffered;		/* bytes queued for sending plus bytes of
 					   a partly received frame (4 MiB; at
-					   least one maximum frame) */
+					   least two maximum frames) */
 	uint32_t max_fds;		/* descriptors queued for sending plus
 					   the one of a frame being received
 					   (64) */
