@@ -27,7 +27,7 @@ struct db {
 
 /*
  * Schema migrations, oldest first. Entry i brings user_version from i to
- * i + 1. Append only; see db.h.
+ * i + 1. Append only, as db.h explains.
  */
 static const char *const migrations[] = {
 	/*
@@ -347,7 +347,10 @@ db_open(const char *state_dir, struct nem_err *err)
 		return NULL;
 	}
 
-	/* SQLite's unix VFS opens every file with O_CLOEXEC. */
+	/*
+	 * SQLite's unix VFS opens every file with O_CLOEXEC (checked by
+	 * test_db for the database, WAL and shm files).
+	 */
 	rc = sqlite3_open_v2(db->path, &db->sqlite,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	    NULL);
@@ -412,7 +415,7 @@ db_reserve_restore(struct db *db)
 		close(fd);
 		unlink(db->reserve_path);
 		log_warn("state database: %s: cannot allocate the %d byte "
-		    "space reserve: %s; retrying at the next write",
+		    "space reserve: %s; retrying at the next open or removal",
 		    db->reserve_path, DB_RESERVE_BYTES, strerror(rc));
 		return -1;
 	}

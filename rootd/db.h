@@ -28,14 +28,17 @@
 struct db;
 
 /*
- * Opens or creates <state_dir>/rootd.db and applies pending migrations.
- * state_dir must exist. Returns a handle to free with db_close, or NULL
- * with err set: ENOENT or EACCES from the file system, EROFS when a
- * migration is needed but the file system is read-only, ENOSPC when the
- * disk is full during a migration, EPROTO when the database was written by
- * a newer rootd (user_version above the latest migration), EIO otherwise.
- * Opening an up-to-date database writes nothing, so it works on a full
- * disk.
+ * Opens or creates <state_dir>/rootd.db, applies pending migrations and
+ * makes sure the space reserve exists. state_dir must exist. Returns a
+ * handle to free with db_close, or NULL with err set:
+ *   ENOENT, EACCES  from the file system
+ *   EROFS           a migration is needed but the file system is read-only
+ *   ENOSPC          the disk filled up during a migration
+ *   EPROTO          a newer rootd wrote the database (user_version above
+ *                   the latest migration)
+ *   EIO             any other SQLite error
+ * Opening an up-to-date database writes nothing to it, so it works on a
+ * full disk.
  */
 struct db *db_open(const char *state_dir, struct nem_err *err);
 
@@ -48,7 +51,7 @@ sqlite3 *db_sqlite(struct db *db);
 /* Returns the schema version: the number of migrations applied. */
 int db_schema_version(struct db *db);
 
-/* Returns the number of migrations this build knows. */
+/* Returns the number of migrations in this build. */
 int db_schema_latest(void);
 
 /*
@@ -101,8 +104,8 @@ bool db_reserve_release(struct db *db);
 
 /*
  * Recreates the reserve file if it is missing. Failure (a full disk) is
- * logged and retried at the next call. Returns 0, or -1 when the reserve
- * could not be made.
+ * logged, and db_open and store_remove call this again. Returns 0, or -1
+ * when the reserve could not be made.
  */
 int db_reserve_restore(struct db *db);
 

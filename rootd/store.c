@@ -705,7 +705,7 @@ run_statement(struct store *store, const char *sql, const char *a,
 
 /*
  * Deletes the row of image, and the row of its file when no other name uses
- * it, in one transaction. *unlink_file tells whether the file must go.
+ * it, in one transaction. Sets *unlink_file when the file must go.
  */
 static int
 delete_rows(struct store *store, const struct store_image *image,

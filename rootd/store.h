@@ -28,7 +28,7 @@
 
 struct store;
 
-/* How the stored file compares to its row, as far as stat can tell. */
+/* State of a stored file against its row, as far as stat can tell. */
 enum store_file_state {
 	STORE_FILE_OK,		/* present with the recorded size */
 	STORE_FILE_MISSING,	/* images/sha256/<hex> does not exist */
@@ -71,7 +71,7 @@ typedef void (*store_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 #define STORE_PROGRESS_STEP (8 * 1024 * 1024)
 
-/* What to import and how to report it. */
+/* An import request: the image's identity and the progress callback. */
 struct store_import_req {
 	const char *name;	/* checked by name_check */
 	const char *version;	/* semver version, or NULL or "" for none */
@@ -82,11 +82,11 @@ struct store_import_req {
 };
 
 /*
- * Imports an image read from fd until end of file (a regular file, pipe or
- * socket; a non-blocking one is waited on with poll, at most
- * STORE_IMPORT_IDLE_MS per read). Copies and hashes in one pass into
- * images/tmp, syncs, checks the digest and size against req, renames the
- * file into images/sha256 and commits its rows. Re-importing the same
+ * Imports an image read from fd until end of file. fd may be a regular
+ * file, a pipe or a socket, and a non-blocking one is waited on with poll
+ * for at most STORE_IMPORT_IDLE_MS per read. Copies and hashes in one pass
+ * into images/tmp, syncs, checks the digest and size against req, renames
+ * the file into images/sha256 and commits its rows. Re-importing the same
  * bytes under the same name and version changes nothing but replaces the
  * stored file, which repairs a bad or missing one.
  *
@@ -109,7 +109,7 @@ int store_import(struct store *store, int fd,
 #define STORE_IMPORT_IDLE_MS 60000
 
 /*
- * Finds the image a jail mount asks for.
+ * Finds the image that a jail mount requests.
  *   name         image name, or NULL to find any image by sha256_pin alone
  *   requirement  semver requirement (semver.h), or NULL for any
  *   sha256_pin   hex digest the result must have, or NULL
@@ -197,16 +197,16 @@ int store_gc(struct store *store, store_report_fn report, void *arg,
 
 /*
  * Opens the file of sha256 for attaching: *fd is O_RDONLY | O_CLOEXEC and
- * owned by the caller. The first time a file is opened in this process,
- * and whenever its inode, size or ctime differ from the last check, its
- * content is hashed through that same descriptor before it is returned.
- * Returns 0, or -1 with err set: ENOENT when sha256 is not in the store,
- * EBADMSG (an integrity error naming the image) when the file is missing,
- * has another size or other bytes, or is marked bad; the file is then
- * marked bad.
+ * owned by the caller. Before returning it, hashes the content through that
+ * same descriptor: the first time the file is opened in this process,
+ * whenever its inode, size or ctime differ from the last check, and while
+ * its ctime is under 3 seconds old. Returns 0, or -1 with err set:
+ * ENOENT when sha256 is not in the store, EBADMSG (an integrity error
+ * naming the image) when the file is missing, has another size or other
+ * bytes, or is marked bad. A file that fails the check is marked bad.
  *
- * NOTE: the check cannot stop root from writing to the file after it; a
- * changed ctime triggers a new check only at the next call.
+ * NOTE: the check cannot stop root from writing to the file after it, and
+ * a changed ctime triggers a new check only at the next call.
  */
 int store_open_image(struct store *store, const char *sha256, int *fd,
     struct nem_err *err);

@@ -87,7 +87,7 @@ set_detail(char detail[NEM_ERR_MSG_MAX], const char *fmt, ...)
 	va_end(ap);
 }
 
-/* What a check of one stored file found. */
+/* Result of checking one stored file. */
 struct file_check {
 	enum store_finding finding;
 	char detail[NEM_ERR_MSG_MAX];
@@ -140,8 +140,7 @@ ctime_is_racy(const struct stat *st)
  * saw the same inode, size and ctime, hashes it through the descriptor.
  * Returns the open descriptor with check->finding STORE_FINDING_OK, or -1
  * with the finding and detail set (MISSING or MISMATCH), or -1 with
- * finding OK and err set for an I/O failure that says nothing about the
- * content.
+ * finding OK and err set for an I/O failure unrelated to the content.
  */
 static int
 check_file(struct store *store, const char *sha256, uint64_t expected_size,

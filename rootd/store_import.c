@@ -3,9 +3,10 @@
  * Importing an image into the store. The calling thread reads the input
  * and hashes it with OpenSSL's EVP SHA-256 while a writer thread writes the
  * previous buffers to images/tmp/<random> and starts their writeback with
- * sync_file_range. Hashing is the slowest step, so copying costs little
- * extra time. The file is then synced, checked, renamed into images/sha256
- * and committed; see store.c for the crash-recovery ordering.
+ * sync_file_range. Hashing is the slowest CPU step, so copying in parallel
+ * adds little time unless the disk writes slower than SHA-256 hashes. The
+ * file is then synced, checked, renamed into images/sha256 and committed,
+ * in the order that store.c describes for crash recovery.
  */
 #include "store_int.h"
 

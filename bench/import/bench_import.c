@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Times store_import of one large file against `openssl dgst -sha256`,
- * `sha256sum` and `cp` of the same file, in the same run, with the page
- * cache warm for all of them, and prints the median of each and the ratio
- * of import to openssl. The file is random bytes behind a squashfs magic,
+ * `sha256sum` and `cp` of the same file in the same run, with the page
+ * cache warm for all of them. Prints the median of each and the ratio of
+ * import to openssl. The file is random bytes behind a squashfs magic,
  * which is all the store checks of an image's content.
  *
  * Usage: bench_import [-n runs] [-s size_mib] workdir

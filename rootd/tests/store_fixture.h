@@ -35,7 +35,7 @@ struct fixture {
 	int serial;		/* makes image contents unique */
 };
 
-/* Runs argv[0] from PATH with output discarded; fails the test unless 0. */
+/* Runs argv[0] from PATH with output discarded and fails unless it exits 0. */
 static inline void
 fixture_run(const char *const argv[])
 {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Unit tests of the image store with real squashfs, erofs and ext4 images:
- * import, deduplication, conflicting content, lookup grammar, removal and
- * references, gc, verify, and the regression cases where the stored file
- * is changed, cut, replaced or deleted behind the store's back.
+ * Unit tests of the image store with real squashfs, erofs and ext4 images.
+ * They cover import, deduplication, conflicting content, lookup grammar,
+ * removal and references, gc and verify. The regression cases change, cut,
+ * replace or delete the stored file behind the store's back.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -129,8 +129,8 @@ disk_prepare(struct disk *d)
 
 /*
  * Writes zeros to <mnt>/fill until writing fails, and checks that a new
- * 4 KiB file no longer fits. ext4 keeps some clusters that nobody, root
- * included, may allocate, so statvfs never shows 0 free blocks.
+ * 4 KiB file no longer fits. ext4 keeps some clusters back even from root,
+ * so statvfs never shows 0 free blocks.
  */
 static void
 fill_disk(struct disk *d)
