@@ -1,0 +1,1129 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The jail lifecycle of the jail manager: one record per jail, moved
+ * between states by a state-by-event table, with every transition written
+ * to the state database before the side effect that follows it, so a
+ * daemon killed at any point finds on its next start what it was doing.
+ * Root processes are supervisor units; this file gives them their channel
+ * and log pipe and turns their exits into lifecycle events.
+ *
+ * Jail lifecycle:
+ *
+ *   +---------+ start  +---------+ services ready +------------+
+ *   | defined |------->| waiting |--------------->| allocating |
+ *   +---------+        +---------+                +------------+
+ *     ^  |  start, nothing required |                 |      | alloc
+ *     |  +--------------------------------------------+      | failed
+ *     |                     |                         | ok   v
+ *     |                     | stop             +----------+ +--------+
+ *     |                     v                  | starting | | failed |
+ *     |               +---------+              +----------+ +--------+
+ *     |               | stopped |<--+ host.ready |  ^ exit,    ^
+ *     |               +---------+   |            v  | restart  |
+ *     |   start (stopped, failed) ^ |      +-------+ |          |
+ *     +- - - - - - - - - - - - - -+ |      | ready |-+          |
+ *                                   |      +-------+            |
+ *                                   |  stop  | (also from       |
+ *                                   |        v  starting)       |
+ *                                   |   +----------+            |
+ *                                   |   | stopping |            |
+ *                                   |   +----------+            |
+ *                                   |        | process down     |
+ *                                   |        v                  |
+ *                                   |   +---------+  exit with  |
+ *                                   +---| freeing |--failure or-+
+ *                                       +---------+  gave up
+ *
+ * Transitions, by the action that makes them:
+ *   defined, stopped, failed --start--> waiting or allocating  act_start
+ *   waiting      --services ready--> allocating, then starting
+ *                (or failed when alloc or spawn fails)          act_deps
+ *   starting     --host.ready--> ready                          act_ready
+ *   ready        --exit, restart due--> starting                jail_exited
+ *   waiting      --stop--> stopped                              act_stop_idle
+ *   starting, ready --stop--> stopping                          act_stop_run
+ *   stopping     --process down--> freeing --> stopped          act_down
+ *   starting, ready --exit, no restart--> freeing --> stopped
+ *                (exit status 0) or failed                      act_exit
+ *   starting, ready --JM_FAIL_LIMIT failures--> freeing -->
+ *                failed                                         act_giveup
+ *   defined, stopped, failed --stop--> (unchanged, done at once) act_stop_done
+ * Allocating is left within the same call (the runtime is synchronous).
+ * Every other pair is ignored and logged at debug level.
+ *
+ * Channel close: when a jail's channel closes while its root process runs
+ * (the process closed fd 3, or sent a frame that violates the protocol),
+ * the manager logs it and sends SIGTERM to the root process. The restart
+ * policy then decides: on-failure and always start it again with a new
+ * channel, never ends the jail, which is freed and marked failed.
+ */
+#include "jailmgr_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <nem/log.h>
+#include <nem/proto.h>
+
+#include "db.h"
+#include "store.h"
+
+static const char *const state_names[JM_ST_COUNT] = {
+	[JM_ST_DEFINED] = "defined",
+	[JM_ST_WAITING] = "waiting",
+	[JM_ST_ALLOCATING] = "allocating",
+	[JM_ST_STARTING] = "starting",
+	[JM_ST_READY] = "ready",
+	[JM_ST_STOPPING] = "stopping",
+	[JM_ST_FREEING] = "freeing",
+	[JM_ST_STOPPED] = "stopped",
+	[JM_ST_FAILED] = "failed",
+};
+
+static const char *const event_names[JM_EV_COUNT] = {
+	"start", "deps", "ready", "stop", "exit", "giveup", "down",
+};
+
+typedef void (*jm_action)(struct jm_jail *j);
+
+static void act_ignore(struct jm_jail *);
+static void act_start(struct jm_jail *);
+static void act_deps(struct jm_jail *);
+static void act_ready(struct jm_jail *);
+static void act_stop_idle(struct jm_jail *);
+static void act_stop_run(struct jm_jail *);
+static void act_stop_done(struct jm_jail *);
+static void act_down(struct jm_jail *);
+static void act_exit(struct jm_jail *);
+static void act_giveup(struct jm_jail *);
+
+/* The state-by-event table; see the diagram above. */
+static const jm_action jm_table[JM_ST_COUNT][JM_EV_COUNT] = {
+	/*               START       DEPS        READY       STOP
+	 *               EXIT        GIVEUP      DOWN */
+	[JM_ST_DEFINED] = { act_start, act_ignore, act_ignore, act_stop_done,
+			    act_ignore, act_ignore, act_ignore },
+	[JM_ST_WAITING] = { act_ignore, act_deps, act_ignore, act_stop_idle,
+			    act_ignore, act_ignore, act_ignore },
+	[JM_ST_ALLOCATING] = { act_ignore, act_ignore, act_ignore, act_ignore,
+			    act_ignore, act_ignore, act_ignore },
+	[JM_ST_STARTING] = { act_ignore, act_ignore, act_ready, act_stop_run,
+			    act_exit, act_giveup, act_ignore },
+	[JM_ST_READY] =   { act_ignore, act_ignore, act_ignore, act_stop_run,
+			    act_exit, act_giveup, act_ignore },
+	[JM_ST_STOPPING] = { act_ignore, act_ignore, act_ignore, act_ignore,
+			    act_ignore, act_ignore, act_down },
+	[JM_ST_FREEING] = { act_ignore, act_ignore, act_ignore, act_ignore,
+			    act_ignore, act_ignore, act_ignore },
+	[JM_ST_STOPPED] = { act_start, act_ignore, act_ignore, act_stop_done,
+			    act_ignore, act_ignore, act_ignore },
+	[JM_ST_FAILED] =  { act_start, act_ignore, act_ignore, act_stop_done,
+			    act_ignore, act_ignore, act_ignore },
+};
+
+const char *
+jm_state_name(enum jm_state state)
+{
+	if ((unsigned)state >= JM_ST_COUNT)
+		return "unknown";
+	return state_names[state];
+}
+
+uint64_t
+jm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Describes a wait status: "exited with status 1", "killed by SIGKILL". */
+static const char *
+fmt_status(int status, char *buf, size_t len)
+{
+	if (status == -1)
+		snprintf(buf, len, "not started");
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, len, "killed by SIG%s",
+		    abbrev != NULL ? abbrev : "?");
+	} else
+		snprintf(buf, len, "wait status 0x%x", (unsigned)status);
+	return buf;
+}
+
+void
+jm_emit(struct jm *jm, const char *kind, const char *name, const char *state,
+    const char *reason)
+{
+	struct jm_watcher *w, *next;
+	struct jm_event ev = {
+		.kind = kind,
+		.name = name,
+		.state = state,
+		.reason = reason != NULL ? reason : "",
+		.time = (int64_t)time(NULL),
+	};
+
+	for (w = TAILQ_FIRST(&jm->watchers); w != NULL &&
+	    ((next = TAILQ_NEXT(w, entry)), 1); w = next)
+		w->fn(w->arg, &ev);
+}
+
+/* Writes the jail's new state to the database. Failures are logged. */
+static void
+record(struct jm_jail *j)
+{
+	static const char sql[] =
+	    "INSERT OR REPLACE INTO jm_jails "
+	    "(name, state, reason, last_status, pid, updated) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	struct nem_err err;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (db_prepare(j->jm->db, sql, &st, &err) == -1) {
+		log_errx("jail %s: record state %s: %s", j->name,
+		    jm_state_name(j->state), err.msg);
+		return;
+	}
+	sqlite3_bind_text(st, 1, j->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, jm_state_name(j->state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, j->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, j->last_status);
+	sqlite3_bind_int(st, 5, (int)j->pid);
+	sqlite3_bind_int64(st, 6, j->since);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		db_fail(j->jm->db, rc, "write jail state", &err);
+		log_errx("jail %s: record state %s: %s", j->name,
+		    jm_state_name(j->state), err.msg);
+	}
+	sqlite3_finalize(st);
+}
+
+/*
+ * Moves j to state with a reason (NULL for none): records it, logs it and
+ * tells the watchers. Callers make the side effect of the step afterwards.
+ */
+static void
+set_state(struct jm_jail *j, enum jm_state state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_state(struct jm_jail *j, enum jm_state state, const char *fmt, ...)
+{
+	va_list ap;
+
+	j->state = state;
+	j->since = (int64_t)time(NULL);
+	j->reason[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
+		va_end(ap);
+	}
+	record(j);
+	if (j->reason[0] != '\0')
+		log_info("jail %s: %s: %s", j->name, jm_state_name(state),
+		    j->reason);
+	else
+		log_info("jail %s: %s", j->name, jm_state_name(state));
+	jm_emit(j->jm, "jail", j->name, jm_state_name(state), j->reason);
+}
+
+void
+jm_dispatch(struct jm_jail *j, enum jm_event_kind ev)
+{
+	log_debug("jail %s: event %s in state %s", j->name, event_names[ev],
+	    jm_state_name(j->state));
+	jm_table[j->state][ev](j);
+}
+
+static void
+on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	struct jm_jail *j = arg;
+
+	jm_dispatch(j, j->deferred_ev);
+}
+
+/*
+ * Delivers ev from the event loop after the current callback returns, for
+ * events raised inside supervisor callbacks, which must not stop or remove
+ * the unit themselves.
+ */
+static void
+defer(struct jm_jail *j, enum jm_event_kind ev)
+{
+	static const struct timeval now = { 0, 0 };
+
+	j->deferred_ev = ev;
+	if (evtimer_add(j->defer, &now) == -1)
+		log_errx("jail %s: cannot schedule the %s event", j->name,
+		    event_names[ev]);
+}
+
+bool
+jm_jail_active(const struct jm_jail *j)
+{
+	return j->state != JM_ST_DEFINED && j->state != JM_ST_STOPPED &&
+	    j->state != JM_ST_FAILED;
+}
+
+static void
+finish_waiters(struct jm_jail *j)
+{
+	struct jm_stop_waiter *w;
+
+	while ((w = TAILQ_FIRST(&j->waiters)) != NULL) {
+		TAILQ_REMOVE(&j->waiters, w, entry);
+		if (w->done != NULL)
+			w->done(w->arg);
+		free(w);
+	}
+}
+
+/*
+ * Returns the first required service that no ready jail provides, or
+ * NULL when every one is; *provider_known tells whether any jail record
+ * provides it at all.
+ */
+static const char *
+missing_service(const struct jm_jail *j, bool *provider_known)
+{
+	const struct jm_jail *p;
+
+	for (size_t i = 0; i < j->cfg->nrequires; i++) {
+		const char *svc = j->cfg->requires[i].name;
+		bool found = false, known = false;
+
+		TAILQ_FOREACH(p, &j->jm->jails, entry) {
+			if (p == j || p->cfg == NULL)
+				continue;
+			for (size_t k = 0; k < p->cfg->nprovides; k++) {
+				if (strcmp(p->cfg->provides[k].name, svc) != 0)
+					continue;
+				known = true;
+				if (p->state == JM_ST_READY)
+					found = true;
+			}
+		}
+		if (!found) {
+			*provider_known = known;
+			return svc;
+		}
+	}
+	return NULL;
+}
+
+void
+jm_deps_changed(struct jm *jm)
+{
+	struct jm_jail *j, *next;
+
+	for (j = TAILQ_FIRST(&jm->jails); j != NULL &&
+	    ((next = TAILQ_NEXT(j, entry)), 1); j = next) {
+		if (j->state == JM_ST_WAITING)
+			jm_dispatch(j, JM_EV_DEPS);
+	}
+}
+
+static void
+act_ignore(struct jm_jail *j)
+{
+}
+
+/* The supervisor unit of a jail: callbacks. */
+
+/*
+ * Time a root process gets to exit by itself after its channel closed,
+ * because a process that exits closes fd 3 a moment before it can be
+ * reaped, and that is no reason to signal it.
+ */
+#define JM_CHAN_GRACE_MS 500
+
+static void
+on_chan_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct jm_jail *j = arg;
+
+	if (j->pid <= 0 || j->state == JM_ST_STOPPING)
+		return;
+
+	/*
+	 * j->pid is a child that the supervisor has not reaped yet (its
+	 * exit callback clears j->pid and cancels this timer), so the
+	 * signal cannot reach a recycled pid.
+	 */
+	log_warn("jail %s: channel closed while the root process %d runs; "
+	    "sending SIGTERM, the restart policy decides what follows",
+	    j->name, (int)j->pid);
+	logfile_note(j->log, "rootd: channel closed; sending SIGTERM to %d",
+	    (int)j->pid);
+	if (kill(j->pid, SIGTERM) == -1)
+		log_err("jail %s: SIGTERM to pid %d", j->name, (int)j->pid);
+}
+
+static void
+on_chan_close(struct chan *ch, const struct nem_err *why, void *arg)
+{
+	struct jm_jail *j = arg;
+	const struct timeval grace = { 0, JM_CHAN_GRACE_MS * 1000 };
+
+	if (j->chan != ch || j->pid <= 0 || j->state == JM_ST_STOPPING)
+		return;
+	if (evtimer_add(j->chan_grace, &grace) == -1)
+		log_errx("jail %s: cannot schedule the channel close check",
+		    j->name);
+}
+
+static pid_t
+jail_unit_start(void *arg, struct nem_err *err)
+{
+	struct jm_jail *j = arg;
+	struct jm *jm = j->jm;
+	static const char *const env[] = { "NEM_FD=3", NULL };
+	int stdio[3];
+	int child_fd;
+	pid_t pid;
+
+	/* The channel of the previous run, if any, ends here. */
+	chan_free(j->chan);
+	j->chan = chan_open(jm->base, CHAN_JAIL, j->name, jm->handlers,
+	    jm->nhandlers, &child_fd, err);
+	if (j->chan == NULL)
+		return -1;
+	chan_set_owner(j->chan, j);
+	chan_set_close_cb(j->chan, on_chan_close, j);
+
+	stdio[0] = jm->devnull;
+	stdio[1] = stdio[2] = logfile_fd(j->log);
+	pid = jm->rt.spawn(jm->rt.arg, j->handle, j->cfg, stdio, child_fd,
+	    env, err);
+	close(child_fd);
+	if (pid == -1) {
+		logfile_note(j->log, "rootd: start failed: %s", err->msg);
+		chan_free(j->chan);
+		j->chan = NULL;
+		return -1;
+	}
+	j->pid = pid;
+	j->run_started_ms = jm_now_ms();
+	logfile_note(j->log, "rootd: started root process %d", (int)pid);
+	return pid;
+}
+
+static int
+jail_unit_stop(void *arg, pid_t pid)
+{
+	struct jm_jail *j = arg;
+	struct nem_err err;
+
+	if (j->chan == NULL || chan_request_stop(j->chan, &err) == -1)
+		return -1;
+	log_info("jail %s: sent daemon.stop to pid %d", j->name, (int)pid);
+	return 0;
+}
+
+static bool
+exit_failed(int status)
+{
+	return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void
+jail_unit_exited(void *arg, pid_t pid, int status)
+{
+	struct jm_jail *j = arg;
+	struct jm *jm = j->jm;
+	char desc[64];
+	bool restart;
+
+	fmt_status(status, desc, sizeof(desc));
+	j->last_status = status;
+	j->pid = 0;
+	evtimer_del(j->chan_grace);
+	if (jm->rt.exited != NULL)
+		jm->rt.exited(jm->rt.arg, j->handle, pid);
+	logfile_note(j->log, "rootd: root process %d %s", (int)pid, desc);
+	if (j->state == JM_ST_STOPPING)
+		return;
+
+	if (jm_now_ms() - j->run_started_ms >= j->cfg->policy.restart_reset_ms)
+		j->fails = 0;
+	if (exit_failed(status))
+		j->fails++;
+	switch (j->cfg->policy.restart) {
+	case CFG_RESTART_ALWAYS:
+		restart = true;
+		break;
+	case CFG_RESTART_ON_FAILURE:
+		restart = exit_failed(status);
+		break;
+	case CFG_RESTART_NEVER:
+	default:
+		restart = false;
+		break;
+	}
+	if (jm->shutting_down)
+		restart = false;
+
+	if (!restart) {
+		defer(j, JM_EV_EXIT);
+		return;
+	}
+	if (j->fails >= JM_FAIL_LIMIT) {
+		/* The supervisor plans a restart; the deferred event cancels
+		 * it before it is due. */
+		defer(j, JM_EV_GIVEUP);
+		return;
+	}
+	if (j->state == JM_ST_READY) {
+		set_state(j, JM_ST_STARTING, "root process %d %s; restarting "
+		    "(failure %u of %d)", (int)pid, desc, j->fails,
+		    JM_FAIL_LIMIT);
+		jm_deps_changed(jm);
+	} else
+		log_warn("jail %s: root process %d %s; restarting (failure "
+		    "%u of %d)", j->name, (int)pid, desc, j->fails,
+		    JM_FAIL_LIMIT);
+}
+
+static const struct sup_unit_ops jail_unit_ops = {
+	.start = jail_unit_start,
+	.stop = jail_unit_stop,
+	.exited = jail_unit_exited,
+};
+
+void
+jm_policy_from_cfg(const struct cfg_policy *in, struct sup_policy *out)
+{
+	switch (in->restart) {
+	case CFG_RESTART_ALWAYS:
+		out->restart = SUP_RESTART_ALWAYS;
+		break;
+	case CFG_RESTART_ON_FAILURE:
+		out->restart = SUP_RESTART_ON_FAILURE;
+		break;
+	case CFG_RESTART_NEVER:
+	default:
+		out->restart = SUP_RESTART_NEVER;
+		break;
+	}
+	out->restart_delay_ms = in->restart_delay_ms;
+	out->restart_delay_max_ms = in->restart_delay_max_ms;
+	out->restart_reset_ms = in->restart_reset_ms;
+	out->stop_timeout_ms = in->stop_timeout_ms;
+}
+
+/*
+ * Frees the jail's tree after its process is down and moves it to its
+ * final state: stopped, or failed with reason (fmt non-NULL).
+ */
+static void
+free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
+{
+	struct jm *jm = j->jm;
+	struct nem_err err;
+
+	set_state(j, JM_ST_FREEING, NULL);
+	if (j->unit != NULL && sup_unit_remove(j->unit, &err) == -1)
+		log_errx("jail %s: %s", j->name, err.msg);
+	else
+		j->unit = NULL;
+	chan_free(j->chan);
+	j->chan = NULL;
+	if (j->handle != NULL) {
+		if (jm->rt.free(jm->rt.arg, j->handle, &err) == -1)
+			log_errx("jail %s: free: %s; the next start or "
+			    "daemon restart retries the cleanup", j->name,
+			    err.msg);
+		j->handle = NULL;
+	}
+	if (final == JM_ST_FAILED)
+		set_state(j, JM_ST_FAILED, "%s", reason);
+	else
+		set_state(j, JM_ST_STOPPED, NULL);
+	finish_waiters(j);
+	jm_deps_changed(jm);
+
+	if (j->remove_after_stop) {
+		jm_jail_destroy(j);
+	} else if (j->start_after_stop && !jm->shutting_down) {
+		j->start_after_stop = false;
+		if (j->pending != NULL) {
+			cfg_jail_free(j->cfg);
+			j->cfg = j->pending;
+			j->pending = NULL;
+		}
+		jm_dispatch(j, JM_EV_START);
+	}
+	if (jm->shutting_down)
+		jm_shutdown_step(jm);
+}
+
+/*
+ * Allocates the tree and starts the root process. Called in state
+ * waiting or while leaving defined, stopped or failed.
+ */
+static void
+allocate_and_spawn(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+	struct sup_policy policy;
+	struct sup_unit_info info;
+	struct nem_err err;
+
+	set_state(j, JM_ST_ALLOCATING, NULL);
+	j->handle = jm->rt.alloc(jm->rt.arg, j->cfg, &err);
+	if (j->handle == NULL) {
+		logfile_note(j->log, "rootd: allocation failed: %s", err.msg);
+		set_state(j, JM_ST_FAILED, "allocation failed: %s", err.msg);
+		finish_waiters(j);
+		return;
+	}
+
+	set_state(j, JM_ST_STARTING, NULL);
+	jm_policy_from_cfg(&j->cfg->policy, &policy);
+	j->unit = sup_unit_add(jm->sup, j->name, &policy, &jail_unit_ops, j,
+	    &err);
+	if (j->unit == NULL) {
+		free_and_settle(j, JM_ST_FAILED, err.msg);
+		return;
+	}
+	if (sup_unit_start(j->unit, &err) == 0)
+		return;
+
+	/* A failed start is retried by the restart policy, unless it has
+	 * none, in which case the unit is down now. */
+	j->fails++;
+	sup_unit_info(j->unit, &info);
+	if (info.state == SUP_ST_DOWN) {
+		char reason[JM_REASON_MAX];
+
+		snprintf(reason, sizeof(reason), "start failed: %.200s", err.msg);
+		free_and_settle(j, JM_ST_FAILED, reason);
+	}
+}
+
+static void
+act_start(struct jm_jail *j)
+{
+	bool known;
+	const char *svc;
+
+	j->fails = 0;
+	j->last_status = -1;
+	if (j->state == JM_ST_STOPPED || j->state == JM_ST_FAILED ||
+	    j->state == JM_ST_DEFINED) {
+		svc = missing_service(j, &known);
+		if (svc != NULL) {
+			set_state(j, JM_ST_WAITING, "waiting for service %s%s",
+			    svc, known ? "" : " (no jail provides it)");
+			return;
+		}
+	}
+	allocate_and_spawn(j);
+}
+
+static void
+act_deps(struct jm_jail *j)
+{
+	bool known;
+	const char *svc;
+	char reason[JM_REASON_MAX];
+
+	svc = missing_service(j, &known);
+	if (svc != NULL) {
+		snprintf(reason, sizeof(reason), "waiting for service %s%s",
+		    svc, known ? "" : " (no jail provides it)");
+		if (strcmp(reason, j->reason) != 0)
+			set_state(j, JM_ST_WAITING, "%s", reason);
+		return;
+	}
+	allocate_and_spawn(j);
+}
+
+static void
+act_ready(struct jm_jail *j)
+{
+	set_state(j, JM_ST_READY, NULL);
+	logfile_note(j->log, "rootd: ready");
+	jm_deps_changed(j->jm);
+}
+
+static void
+act_stop_idle(struct jm_jail *j)
+{
+	set_state(j, JM_ST_STOPPED, NULL);
+	finish_waiters(j);
+	if (j->remove_after_stop) {
+		struct jm *jm = j->jm;
+
+		jm_jail_destroy(j);
+		if (jm->shutting_down)
+			jm_shutdown_step(jm);
+		return;
+	}
+	if (j->jm->shutting_down)
+		jm_shutdown_step(j->jm);
+}
+
+static void
+act_stop_done(struct jm_jail *j)
+{
+	finish_waiters(j);
+	if (j->remove_after_stop)
+		jm_jail_destroy(j);
+}
+
+static void
+on_unit_down(void *arg)
+{
+	struct jm_jail *j = arg;
+
+	jm_dispatch(j, JM_EV_DOWN);
+}
+
+static void
+act_stop_run(struct jm_jail *j)
+{
+	struct nem_err err;
+
+	set_state(j, JM_ST_STOPPING, NULL);
+	if (sup_unit_stop(j->unit, on_unit_down, j, &err) == -1)
+		log_debug("jail %s: %s", j->name, err.msg);
+}
+
+static void
+act_down(struct jm_jail *j)
+{
+	free_and_settle(j, JM_ST_STOPPED, NULL);
+}
+
+/* Appends the last lines of the jail's log to reason. */
+static void
+add_log_tail(struct jm_jail *j, char *reason, size_t len)
+{
+	char *tail;
+	size_t n, used;
+	struct nem_err err;
+
+	if (logfile_tail(logfile_path(j->log), JM_LOG_TAIL_BYTES, &tail, &n,
+	    &err) == -1)
+		return;
+	log_info("jail %s: last output:\n%s", j->name, tail);
+	used = strlen(reason);
+	if (n > 0 && used + 16 < len) {
+		/* The record keeps only the end, which fits the reason. */
+		size_t room = len - used - 16;
+		const char *from = n > room ? tail + (n - room) : tail;
+
+		snprintf(reason + used, len - used, "; log tail: %s", from);
+	}
+	free(tail);
+}
+
+static void
+act_exit(struct jm_jail *j)
+{
+	char desc[64], reason[JM_REASON_MAX];
+
+	if (!exit_failed(j->last_status)) {
+		free_and_settle(j, JM_ST_STOPPED, NULL);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "root process %s",
+	    fmt_status(j->last_status, desc, sizeof(desc)));
+	add_log_tail(j, reason, sizeof(reason));
+	free_and_settle(j, JM_ST_FAILED, reason);
+}
+
+static void
+act_giveup(struct jm_jail *j)
+{
+	char desc[64], reason[JM_REASON_MAX];
+	struct nem_err err;
+
+	/* The unit waits for its restart timer: stopping it is immediate. */
+	if (sup_unit_stop(j->unit, NULL, NULL, &err) == -1)
+		log_debug("jail %s: %s", j->name, err.msg);
+	snprintf(reason, sizeof(reason), "root process failed %u times in a "
+	    "row, last %s", j->fails,
+	    fmt_status(j->last_status, desc, sizeof(desc)));
+	add_log_tail(j, reason, sizeof(reason));
+	free_and_settle(j, JM_ST_FAILED, reason);
+}
+
+/* Channel handlers every jail and host channel gets. */
+
+static void
+on_host_ready(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct chan *ch = chan_of_conn(nem_txn_conn(t));
+	struct nem_send s = NEM_SEND_INIT;
+
+	if (ch == NULL) {
+		nem_txn_fail(t, NEM_E_INTERNAL, "not a channel", NULL);
+		return;
+	}
+	if (msg->body_len != 0) {
+		nem_txn_fail(t, NEM_E_INVALID, "host.ready takes an empty "
+		    "body", NULL);
+		return;
+	}
+	nem_txn_reply(t, &s, NULL);
+	if (chan_kind(ch) == CHAN_JAIL) {
+		struct jm_jail *j = chan_owner(ch);
+
+		/* A late frame of an old run is not this run's readiness. */
+		if (j != NULL && j->chan == ch)
+			jm_dispatch(j, JM_EV_READY);
+	} else {
+		jm_host_ready(chan_owner(ch));
+	}
+}
+
+static void
+on_daemon_info(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct jm *jm = arg;
+	struct nem_send s = NEM_SEND_INIT;
+	bson_t doc = BSON_INITIALIZER;
+
+	BSON_APPEND_UTF8(&doc, "name", "nem-rootd");
+	BSON_APPEND_UTF8(&doc, "version", jm->version);
+	BSON_APPEND_INT64(&doc, "pid", (int64_t)getpid());
+	s.body = bson_get_data(&doc);
+	s.body_len = doc.len;
+	nem_txn_reply(t, &s, NULL);
+	bson_destroy(&doc);
+}
+
+int
+jm_handlers_install(struct jm *jm)
+{
+	struct chan_handler base[] = {
+		{ NEM_SVC_HOST, CHAN_HOST_READY, on_host_ready, jm },
+		{ NEM_SVC_DAEMON, NEM_DAEMON_INFO, on_daemon_info, jm },
+	};
+	size_t n = sizeof(base) / sizeof(base[0]);
+
+	jm->handlers = calloc(n, sizeof(*jm->handlers));
+	if (jm->handlers == NULL)
+		return -1;
+	memcpy(jm->handlers, base, sizeof(base));
+	jm->nhandlers = n;
+	return 0;
+}
+
+int
+jm_channel_handle(struct jm *jm, const struct chan_handler *h,
+    struct nem_err *err)
+{
+	struct chan_handler *v;
+
+	for (size_t i = 0; i < jm->nhandlers; i++) {
+		if (jm->handlers[i].service == h->service &&
+		    jm->handlers[i].command == h->command)
+			return nem_err_set(err, EEXIST, "channel handler for "
+			    "service %u command %u exists", h->service,
+			    h->command);
+	}
+	v = reallocarray(jm->handlers, jm->nhandlers + 1, sizeof(*v));
+	if (v == NULL)
+		return nem_err_sys(err, ENOMEM, "add channel handler");
+	v[jm->nhandlers++] = *h;
+	jm->handlers = v;
+	return 0;
+}
+
+/* Records. */
+
+/* Creates dir and its missing parents with mode 0700. */
+static int
+make_dirs(const char *dir, struct nem_err *err)
+{
+	char *copy = strdup(dir);
+
+	if (copy == NULL)
+		return nem_err_sys(err, ENOMEM, "create %s", dir);
+	for (char *p = copy + 1; ; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) == -1 && errno != EEXIST) {
+			nem_err_sys(err, errno, "create directory %s", copy);
+			free(copy);
+			return -1;
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	free(copy);
+	return 0;
+}
+
+int
+jm_open_log(struct jm *jm, const char *dir, const char *file,
+    struct logfile **out, struct nem_err *err)
+{
+	char *path;
+
+	if (make_dirs(dir, err) == -1)
+		return -1;
+	if (asprintf(&path, "%s/%s", dir, file) == -1)
+		return nem_err_sys(err, ENOMEM, "log path in %s", dir);
+	*out = logfile_open(jm->base, path, jm->log_max_bytes, err);
+	free(path);
+	return *out == NULL ? -1 : 0;
+}
+
+struct jm_jail *
+jm_jail_find(const struct jm *jm, const char *name)
+{
+	struct jm_jail *j;
+
+	TAILQ_FOREACH(j, &jm->jails, entry) {
+		if (strcmp(j->name, name) == 0)
+			return j;
+	}
+	return NULL;
+}
+
+struct jm_jail *
+jm_jail_new(struct jm *jm, const char *name, struct nem_err *err)
+{
+	struct jm_jail *j, *at;
+
+	j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->name = strdup(name)) == NULL ||
+	    asprintf(&j->dir, "%s/jails/%s", jm->host->run_dir, name) == -1) {
+		if (j != NULL) {
+			free(j->name);
+			free(j);
+		}
+		nem_err_sys(err, ENOMEM, "jail %s", name);
+		return NULL;
+	}
+	j->jm = jm;
+	j->last_status = -1;
+	j->state = JM_ST_DEFINED;
+	j->since = (int64_t)time(NULL);
+	TAILQ_INIT(&j->waiters);
+	j->defer = evtimer_new(jm->base, on_defer, j);
+	j->chan_grace = evtimer_new(jm->base, on_chan_grace, j);
+	if (j->defer == NULL || j->chan_grace == NULL) {
+		nem_err_set(err, ENOMEM, "jail %s: timer", name);
+		goto fail;
+	}
+	if (jm_open_log(jm, j->dir, "log", &j->log, err) == -1) {
+		nem_err_prefix(err, "jail %s", name);
+		goto fail;
+	}
+
+	TAILQ_FOREACH(at, &jm->jails, entry) {
+		if (strcmp(at->name, name) > 0)
+			break;
+	}
+	if (at != NULL)
+		TAILQ_INSERT_BEFORE(at, j, entry);
+	else
+		TAILQ_INSERT_TAIL(&jm->jails, j, entry);
+	record(j);
+	return j;
+
+fail:
+	if (j->defer != NULL)
+		event_free(j->defer);
+	if (j->chan_grace != NULL)
+		event_free(j->chan_grace);
+	free(j->dir);
+	free(j->name);
+	free(j);
+	return NULL;
+}
+
+/* Removes the record of a jail that is not active, in memory and in the
+ * database. */
+void
+jm_jail_destroy(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+	struct nem_err err;
+	sqlite3_stmt *st;
+
+	if (db_prepare(jm->db, "DELETE FROM jm_jails WHERE name = ?1", &st,
+	    &err) == 0) {
+		sqlite3_bind_text(st, 1, j->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			log_errx("jail %s: delete record: %s", j->name,
+			    sqlite3_errmsg(db_sqlite(jm->db)));
+		sqlite3_finalize(st);
+	}
+	if (jm->store != NULL && store_refs_clear(jm->store, j->name,
+	    &err) == -1)
+		log_errx("jail %s: %s", j->name, err.msg);
+	jm_emit(jm, "jail", j->name, "removed", "");
+	log_info("jail %s: removed", j->name);
+
+	TAILQ_REMOVE(&jm->jails, j, entry);
+	finish_waiters(j);
+	if (j->unit != NULL)
+		(void)sup_unit_remove(j->unit, NULL);
+	chan_free(j->chan);
+	logfile_free(j->log);
+	event_free(j->defer);
+	event_free(j->chan_grace);
+	cfg_jail_free(j->cfg);
+	cfg_jail_free(j->pending);
+	free(j->dir);
+	free(j->name);
+	free(j);
+}
+
+struct jm *
+jm_new(const struct jm_params *p, struct nem_err *err)
+{
+	struct jm *jm;
+	char *slash;
+
+	jm = calloc(1, sizeof(*jm));
+	if (jm == NULL) {
+		nem_err_sys(err, ENOMEM, "jail manager");
+		return NULL;
+	}
+	jm->base = p->base;
+	jm->sup = p->sup;
+	jm->db = p->db;
+	jm->store = p->store;
+	jm->host = p->host;
+	jm->rt = *p->runtime;
+	jm->log_max_bytes = p->log_max_bytes != 0 ? p->log_max_bytes :
+	    LOGFILE_MAX_BYTES;
+	jm->version = p->version != NULL ? p->version : "unknown";
+	jm->devnull = -1;
+	TAILQ_INIT(&jm->jails);
+	TAILQ_INIT(&jm->watchers);
+
+	jm->confdir = strdup(p->host->path);
+	if (jm->confdir == NULL || jm_handlers_install(jm) == -1) {
+		nem_err_sys(err, ENOMEM, "jail manager");
+		goto fail;
+	}
+	slash = strrchr(jm->confdir, '/');
+	if (slash == NULL)
+		strcpy(jm->confdir, ".");
+	else if (slash == jm->confdir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	jm->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (jm->devnull == -1) {
+		nem_err_sys(err, errno, "open /dev/null");
+		goto fail;
+	}
+
+	/*
+	 * NOTE: the table is created here rather than as a numbered
+	 * migration in db.c, because it is private to this module; a later
+	 * change of its columns needs a migration there.
+	 */
+	if (db_exec(jm->db,
+	    "CREATE TABLE IF NOT EXISTS jm_jails ("
+	    " name TEXT PRIMARY KEY,"
+	    " state TEXT NOT NULL,"
+	    " reason TEXT NOT NULL DEFAULT '',"
+	    " last_status INTEGER NOT NULL DEFAULT -1,"
+	    " pid INTEGER NOT NULL DEFAULT 0,"
+	    " updated INTEGER NOT NULL)", err) == -1) {
+		nem_err_prefix(err, "create the jail table");
+		goto fail;
+	}
+	return jm;
+
+fail:
+	jm_free(jm);
+	return NULL;
+}
+
+void
+jm_free(struct jm *jm)
+{
+	struct jm_jail *j;
+	struct jm_watcher *w;
+
+	if (jm == NULL)
+		return;
+	while ((j = TAILQ_FIRST(&jm->jails)) != NULL) {
+		TAILQ_REMOVE(&jm->jails, j, entry);
+		finish_waiters(j);
+		if (j->unit != NULL)
+			(void)sup_unit_remove(j->unit, NULL);
+		chan_free(j->chan);
+		logfile_free(j->log);
+		event_free(j->defer);
+		event_free(j->chan_grace);
+		cfg_jail_free(j->cfg);
+		cfg_jail_free(j->pending);
+		free(j->dir);
+		free(j->name);
+		free(j);
+	}
+	while ((w = TAILQ_FIRST(&jm->watchers)) != NULL) {
+		TAILQ_REMOVE(&jm->watchers, w, entry);
+		free(w);
+	}
+	jm_hosts_free(jm);
+	free(jm->handlers);
+	if (jm->devnull != -1)
+		close(jm->devnull);
+	free(jm->confdir);
+	free(jm);
+}
+
+void *
+jm_watch(struct jm *jm, jm_event_fn fn, void *arg, struct nem_err *err)
+{
+	struct jm_watcher *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		nem_err_sys(err, ENOMEM, "add event watcher");
+		return NULL;
+	}
+	w->fn = fn;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&jm->watchers, w, entry);
+	return w;
+}
+
+void
+jm_unwatch(struct jm *jm, void *handle)
+{
+	struct jm_watcher *w = handle;
+
+	if (w == NULL)
+		return;
+	TAILQ_REMOVE(&jm->watchers, w, entry);
+	free(w);
+}

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit tests of the jail manager, its channels and its log files. The
+ * runtime used here builds no tree: it runs each jail's exec on the host
+ * with the channel on fd 3, so the lifecycle, the supervision and the
+ * channel protocol are exercised with real processes and sockets. The
+ * root processes are this test program re-executed in a child mode
+ * ("ready", "badframe") or /bin/busybox.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include <nem/client.h>
+#include <nem/log.h>
+#include <nem/proto.h>
+
+#include "config.h"
+#include "db.h"
+#include "jailmgr.h"
+#include "logfile.h"
+#include "supervise.h"
+
+static char self_exe[PATH_MAX];
+
+/* Child modes. */
+
+static int child_stop_requested;
+
+static void
+child_on_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct nem_send s = NEM_SEND_INIT;
+
+	nem_txn_reply(t, &s, NULL);
+	child_stop_requested = 1;
+}
+
+/* Sends host.ready, then serves until daemon.stop or the channel ends. */
+static int
+child_ready(void)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(NEM_SVC_HOST, 3);
+	struct nem_reply reply;
+	struct nem_client *cl;
+	struct nem_err err;
+
+	cl = nem_client_from_env(NULL, &err);
+	if (cl == NULL) {
+		fprintf(stderr, "child: %s\n", err.msg);
+		return 2;
+	}
+	nem_client_handle(cl, NEM_SVC_DAEMON, NEM_DAEMON_STOP, child_on_stop,
+	    NULL, &err);
+	nem_reply_init(&reply);
+	if (nem_client_call(cl, &rq, &reply, &err) == -1) {
+		fprintf(stderr, "child: host.ready: %s\n", err.msg);
+		return 2;
+	}
+	nem_reply_clear(&reply);
+	printf("child ready\n");
+	fflush(stdout);
+	while (!child_stop_requested) {
+		if (nem_client_serve(cl, 100, &err) == -1)
+			break;
+	}
+	/* Let the stop reply leave before the socket closes. */
+	(void)nem_client_serve(cl, 50, &err);
+	nem_client_free(cl);
+	return 0;
+}
+
+/* Sends a fixed header announcing a body of 0xfffffff0 bytes, then
+ * waits to be signalled. */
+static int
+child_badframe(void)
+{
+	uint8_t hdr[24] = { 0x21, 0x6d, 0x65, 0x6e, 1, 0 };
+
+	hdr[16] = 0xf0;
+	hdr[17] = hdr[18] = hdr[19] = 0xff;
+	hdr[20] = NEM_SVC_DAEMON;
+	hdr[22] = NEM_DAEMON_INFO;
+	if (write(3, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		return 2;
+	for (;;)
+		pause();
+}
+
+/* The runtime of these tests: no tree, the exec runs on the host. */
+
+static int rt_allocs, rt_frees;
+
+static void *
+rt_alloc(void *arg, const struct cfg_jail *jail, struct nem_err *err)
+{
+	rt_allocs++;
+	return (void *)jail;
+}
+
+static pid_t
+rt_spawn(void *arg, void *handle, const struct cfg_jail *jail,
+    const int stdio[3], int channel, const char *const *env,
+    struct nem_err *err)
+{
+	struct sup_exec spec = {
+		.argv = (const char *const *)jail->cmd.exec,
+		.env = env,
+		.stdio = { stdio[0], stdio[1], stdio[2] },
+		.channel = channel,
+	};
+
+	return sup_spawn_exec(&spec, err);
+}
+
+static int
+rt_free(void *arg, void *handle, struct nem_err *err)
+{
+	rt_frees++;
+	return 0;
+}
+
+static const struct jm_runtime test_runtime = {
+	.alloc = rt_alloc,
+	.spawn = rt_spawn,
+	.free = rt_free,
+};
+
+/* Fixture. */
+
+struct fx {
+	char dir[64];
+	char jails[128];
+	struct event_base *base;
+	struct sup *sup;
+	struct db *db;
+	struct cfg_host *host;
+	struct jm *jm;
+	char events[8192];	/* "name:state " for every event */
+	bool shut;
+};
+
+static void
+write_jail(struct fx *fx, const char *name, const char *fmt, ...)
+{
+	char path[256];
+	va_list ap;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s.toml", fx->jails, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	va_start(ap, fmt);
+	vfprintf(fp, fmt, ap);
+	va_end(ap);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+on_event(void *arg, const struct jm_event *ev)
+{
+	struct fx *fx = arg;
+	size_t used = strlen(fx->events);
+
+	snprintf(fx->events + used, sizeof(fx->events) - used, "%s:%s ",
+	    ev->name, ev->state);
+}
+
+static int
+fx_setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct cfg_diags diags = { 0 };
+	struct nem_err err;
+	char conf[256], text[PATH_MAX + 512];
+	struct jm_params p = { 0 };
+
+	assert_non_null(fx);
+	strcpy(fx->dir, "/tmp/test-jailmgr-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->jails, sizeof(fx->jails), "%s/jails", fx->dir);
+	assert_int_equal(mkdir(fx->jails, 0755), 0);
+	snprintf(conf, sizeof(conf), "%s/rootd.toml", fx->dir);
+	snprintf(text, sizeof(text),
+	    "state_dir = \"%s/state\"\nrun_dir = \"%s/run\"\n"
+	    "[[host]]\nname = \"helper\"\nexec = [\"%s\", \"ready\"]\n",
+	    fx->dir, fx->dir, self_exe);
+	fx->host = cfg_host_load_buffer(conf, text, strlen(text), &diags);
+	if (fx->host == NULL)
+		cfg_diags_print(&diags, stderr);
+	assert_non_null(fx->host);
+	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
+	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
+
+	fx->base = event_base_new();
+	assert_non_null(fx->base);
+	fx->sup = sup_new(fx->base, &err);
+	assert_non_null(fx->sup);
+	fx->db = db_open(fx->host->state_dir, &err);
+	assert_non_null(fx->db);
+	p.base = fx->base;
+	p.sup = fx->sup;
+	p.db = fx->db;
+	p.host = fx->host;
+	p.runtime = &test_runtime;
+	p.version = "test";
+	fx->jm = jm_new(&p, &err);
+	if (fx->jm == NULL)
+		fprintf(stderr, "jm_new: %s\n", err.msg);
+	assert_non_null(fx->jm);
+	assert_non_null(jm_watch(fx->jm, on_event, fx, &err));
+	rt_allocs = rt_frees = 0;
+	*state = fx;
+	return 0;
+}
+
+static void
+on_shut(void *arg)
+{
+	struct fx *fx = arg;
+
+	fx->shut = true;
+}
+
+/* Runs the loop until cond(fx) holds or ms pass; returns cond(fx). */
+static bool
+run_until(struct fx *fx, bool (*cond)(struct fx *, const void *),
+    const void *arg, int ms)
+{
+	struct timeval tick = { 0, 20000 };
+
+	for (int waited = 0; waited < ms; waited += 20) {
+		if (cond(fx, arg))
+			return true;
+		event_base_loopexit(fx->base, &tick);
+		event_base_dispatch(fx->base);
+	}
+	return cond(fx, arg);
+}
+
+static bool
+is_shut(struct fx *fx, const void *arg)
+{
+	return fx->shut;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[128];
+
+	jm_shutdown(fx->jm, on_shut, fx);
+	assert_true(run_until(fx, is_shut, NULL, 20000));
+	jm_free(fx->jm);
+	sup_free(fx->sup);
+	db_close(fx->db);
+	event_base_free(fx->base);
+	cfg_host_free(fx->host);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+struct want {
+	const char *name;
+	enum jm_state state;
+};
+
+static bool
+in_state(struct fx *fx, const void *arg)
+{
+	const struct want *w = arg;
+	struct jm_jail_info info;
+
+	if (jm_jail_status(fx->jm, w->name, &info, NULL) == -1)
+		return false;
+	return info.state == w->state;
+}
+
+static void
+wait_state(struct fx *fx, const char *name, enum jm_state state, int ms)
+{
+	struct want w = { name, state };
+	struct jm_jail_info info;
+
+	if (run_until(fx, in_state, &w, ms))
+		return;
+	if (jm_jail_status(fx->jm, name, &info, NULL) == 0)
+		fail_msg("jail %s is %s (%s), expected %s", name,
+		    jm_state_name(info.state), info.reason,
+		    jm_state_name(state));
+	fail_msg("jail %s not found, expected %s", name, jm_state_name(state));
+}
+
+static const char *
+ready_jail(const char *extra)
+{
+	static char buf[PATH_MAX + 1024];
+
+	snprintf(buf, sizeof(buf),
+	    "%s\n%s\n[process]\nexec = [\"%s\", \"ready\"]\n"
+	    "stop_timeout = \"2s\"\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n",
+	    strstr(extra, "autostart") != NULL ? "" : "autostart = true",
+	    extra, self_exe);
+	return buf;
+}
+
+/* Tests. */
+
+static void
+test_dependency_order(void **state)
+{
+	struct fx *fx = *state;
+	struct nem_err err;
+	char *web, *db;
+
+	write_jail(fx, "web", "%s[services]\nrequires = [\"db\"]\n",
+	    ready_jail(""));
+	write_jail(fx, "db", "%s[services]\nprovides = [\"db\"]\n",
+	    ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "web", JM_ST_READY, 10000);
+	wait_state(fx, "db", JM_ST_READY, 1000);
+
+	/* web waited for db, and allocated only once db was ready. */
+	web = strstr(fx->events, "web:waiting");
+	db = strstr(fx->events, "db:ready");
+	assert_non_null(web);
+	assert_non_null(db);
+	assert_true(web < db);
+	assert_true(strstr(fx->events, "web:allocating") > db);
+
+	/* Shutdown stops web (the dependent) before db. */
+	jm_shutdown(fx->jm, on_shut, fx);
+	assert_true(run_until(fx, is_shut, NULL, 10000));
+	web = strstr(fx->events, "web:stopped");
+	db = strstr(fx->events, "db:stopping");
+	assert_non_null(web);
+	assert_non_null(db);
+	assert_true(web < db);
+	assert_int_equal(rt_frees, 2);
+}
+
+static void
+test_waiting_for_stopped_provider(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	write_jail(fx, "consumer", "%s[services]\nrequires = [\"svc\"]\n",
+	    ready_jail(""));
+	write_jail(fx, "provider", "%s[services]\nprovides = [\"svc\"]\n",
+	    ready_jail("autostart = false"));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "consumer", JM_ST_WAITING, 1000);
+	assert_int_equal(jm_jail_status(fx->jm, "consumer", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "waiting for service svc"));
+	assert_int_equal(rt_allocs, 0);
+
+	/* Starting the provider releases the consumer. */
+	assert_int_equal(jm_jail_start(fx->jm, "provider", &err), 0);
+	wait_state(fx, "consumer", JM_ST_READY, 10000);
+	assert_int_equal(rt_allocs, 2);
+}
+
+static void
+test_crash_gives_up(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	write_jail(fx, "crash",
+	    "autostart = true\n[process]\n"
+	    "exec = [\"/bin/busybox\", \"sh\", \"-c\", \"echo boom; exit 3\"]\n"
+	    "restart = \"on-failure\"\nrestart_delay = \"100ms\"\n"
+	    "restart_delay_max = \"200ms\"\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n");
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "crash", JM_ST_FAILED, 10000);
+	assert_int_equal(jm_jail_status(fx->jm, "crash", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "5 times"));
+	assert_non_null(strstr(info.reason, "status 3"));
+	assert_non_null(strstr(info.reason, "boom"));
+	assert_int_equal(rt_frees, 1);
+
+	/* A start clears the failure and runs it again. */
+	assert_int_equal(jm_jail_start(fx->jm, "crash", &err), 0);
+	wait_state(fx, "crash", JM_ST_FAILED, 10000);
+	assert_int_equal(rt_frees, 2);
+}
+
+static void
+test_stop_over_channel(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+	char *log;
+	size_t len;
+
+	write_jail(fx, "svc", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "svc", JM_ST_READY, 10000);
+	assert_int_equal(jm_jail_stop(fx->jm, "svc", NULL, NULL, &err), 0);
+	wait_state(fx, "svc", JM_ST_STOPPED, 5000);
+	assert_int_equal(jm_jail_status(fx->jm, "svc", &info, &err), 0);
+	assert_int_equal(info.last_status, 0);
+
+	/* The child's output and the daemon's notes are in the log. */
+	assert_int_equal(logfile_tail(info.log_path, 4096, &log, &len, &err),
+	    0);
+	assert_non_null(strstr(log, "child ready"));
+	assert_non_null(strstr(log, "exited with status 0"));
+	free(log);
+
+	assert_int_equal(jm_jail_start(fx->jm, "svc", &err), 0);
+	wait_state(fx, "svc", JM_ST_READY, 10000);
+	assert_int_equal(jm_jail_start(fx->jm, "svc", &err), -1);
+	assert_int_equal(err.code, EALREADY);
+}
+
+static void
+test_channel_violation(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	write_jail(fx, "bad",
+	    "autostart = true\n[process]\nexec = [\"%s\", \"badframe\"]\n"
+	    "restart = \"never\"\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n", self_exe);
+	write_jail(fx, "good", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+
+	/* The channel closes, SIGTERM ends the process, restart = never
+	 * leaves the jail failed; the other jail is unaffected. */
+	wait_state(fx, "bad", JM_ST_FAILED, 10000);
+	assert_int_equal(jm_jail_status(fx->jm, "bad", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "SIGTERM"));
+	wait_state(fx, "good", JM_ST_READY, 10000);
+}
+
+static void
+test_reload_difference(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+	char path[256];
+	pid_t same_pid, changed_pid;
+
+	write_jail(fx, "same", "%s", ready_jail(""));
+	write_jail(fx, "changed", "%s", ready_jail(""));
+	write_jail(fx, "removed", "%s", ready_jail(""));
+	write_jail(fx, "broken", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "same", JM_ST_READY, 10000);
+	wait_state(fx, "changed", JM_ST_READY, 10000);
+	wait_state(fx, "removed", JM_ST_READY, 10000);
+	wait_state(fx, "broken", JM_ST_READY, 10000);
+	jm_jail_status(fx->jm, "same", &info, &err);
+	same_pid = info.pid;
+	jm_jail_status(fx->jm, "changed", &info, &err);
+	changed_pid = info.pid;
+
+	write_jail(fx, "changed", "%s", ready_jail("# now different\n"
+	    "isolation = [\"jail\", \"expose_network\"]"));
+	write_jail(fx, "added", "%s", ready_jail(""));
+	write_jail(fx, "broken", "autostart = maybe\n");
+	snprintf(path, sizeof(path), "%s/removed.toml", fx->jails);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(jm_reload(fx->jm, &err), 0);
+
+	wait_state(fx, "added", JM_ST_READY, 10000);
+	wait_state(fx, "changed", JM_ST_READY, 10000);
+	jm_jail_status(fx->jm, "changed", &info, &err);
+	assert_int_not_equal(info.pid, changed_pid);
+	jm_jail_status(fx->jm, "same", &info, &err);
+	assert_int_equal(info.pid, same_pid);
+	jm_jail_status(fx->jm, "broken", &info, &err);
+	assert_int_equal(info.state, JM_ST_READY);
+	assert_false(info.valid);
+	for (int i = 0; i < 100 &&
+	    jm_jail_status(fx->jm, "removed", &info, NULL) == 0; i++)
+		run_until(fx, is_shut, NULL, 50);
+	assert_int_equal(jm_jail_status(fx->jm, "removed", &info, &err), -1);
+	assert_int_equal(err.code, ENOENT);
+}
+
+static void
+test_apply_and_remove(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct jm_jail_info info;
+	struct nem_err err;
+	const char *bad = "autostart = 3\n";
+	const char *good = ready_jail("");
+	char path[256];
+	struct stat st;
+
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_int_equal(jm_jail_apply(fx->jm, "new", bad, strlen(bad),
+	    &diags, &err), -1);
+	assert_int_equal(err.code, EINVAL);
+	assert_true(diags.len > 0);
+	cfg_diags_clear(&diags);
+	assert_int_equal(jm_jail_status(fx->jm, "new", &info, &err), -1);
+
+	assert_int_equal(jm_jail_apply(fx->jm, "new", good, strlen(good),
+	    &diags, &err), 0);
+	wait_state(fx, "new", JM_ST_READY, 10000);
+	snprintf(path, sizeof(path), "%s/new.toml", fx->jails);
+	assert_int_equal(stat(path, &st), 0);
+
+	assert_int_equal(jm_jail_remove(fx->jm, "new", &err), 0);
+	for (int i = 0; i < 100 &&
+	    jm_jail_status(fx->jm, "new", &info, NULL) == 0; i++)
+		run_until(fx, is_shut, NULL, 50);
+	assert_int_equal(jm_jail_status(fx->jm, "new", &info, &err), -1);
+	assert_int_equal(stat(path, &st), -1);
+}
+
+static bool
+host_ready(struct fx *fx, const void *arg)
+{
+	struct jm_host_info *hi;
+	size_t n;
+	bool ready;
+
+	if (jm_host_list(fx->jm, &hi, &n, NULL) == -1 || n != 1)
+		return false;
+	ready = strcmp(hi[0].state, "ready") == 0;
+	free(hi);
+	return ready;
+}
+
+static void
+test_host_lifecycle(void **state)
+{
+	struct fx *fx = *state;
+	struct nem_err err;
+	char *j, *h;
+
+	write_jail(fx, "one", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_true(run_until(fx, host_ready, NULL, 10000));
+	wait_state(fx, "one", JM_ST_READY, 10000);
+
+	/* The host stops after the jails. */
+	jm_shutdown(fx->jm, on_shut, fx);
+	assert_true(run_until(fx, is_shut, NULL, 10000));
+	j = strstr(fx->events, "one:stopped");
+	h = strstr(fx->events, "helper:exited");
+	assert_non_null(j);
+	assert_non_null(h);
+	assert_true(j < h);
+}
+
+static void
+test_logfile_rotation(void **state)
+{
+	struct fx *fx = *state;
+	struct nem_err err;
+	struct logfile *lf;
+	char path[256], old[300];
+	struct stat st;
+	char line[100];
+	char *tail;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/rot.log", fx->dir);
+	snprintf(old, sizeof(old), "%s.1", path);
+	lf = logfile_open(fx->base, path, LOGFILE_CHUNK, &err);
+	assert_non_null(lf);
+	memset(line, 'x', sizeof(line) - 2);
+	line[sizeof(line) - 2] = '\0';
+	for (int i = 0; i < 100; i++)
+		logfile_note(lf, "%02d%s", i, line);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size <= LOGFILE_CHUNK);
+	assert_int_equal(stat(old, &st), 0);
+	assert_true(st.st_size <= LOGFILE_CHUNK);
+
+	/* The tail spans both files and ends with the last note. */
+	assert_int_equal(logfile_tail(path, 2 * LOGFILE_CHUNK, &tail, &len,
+	    &err), 0);
+	assert_true(len > LOGFILE_CHUNK);
+	assert_non_null(strstr(tail, "99xx"));
+	free(tail);
+
+	assert_null(logfile_open(fx->base, path, 10, &err));
+	assert_int_equal(err.code, EINVAL);
+	logfile_free(lf);
+}
+
+static void
+test_state_names(void **state)
+{
+	assert_string_equal(jm_state_name(JM_ST_DEFINED), "defined");
+	assert_string_equal(jm_state_name(JM_ST_FAILED), "failed");
+	assert_string_equal(jm_state_name(JM_ST_COUNT), "unknown");
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test_setup_teardown(test_logfile_rotation,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_dependency_order,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_for_stopped_provider,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_gives_up,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_over_channel,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_channel_violation,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_difference,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_and_remove,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_host_lifecycle,
+		    fx_setup, fx_teardown),
+	};
+	ssize_t n;
+
+	if (argc == 2 && strcmp(argv[1], "ready") == 0)
+		return child_ready();
+	if (argc == 2 && strcmp(argv[1], "badframe") == 0)
+		return child_badframe();
+
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n <= 0)
+		return 1;
+	self_exe[n] = '\0';
+	signal(SIGPIPE, SIG_IGN);
+	log_role("test_jailmgr");
+	log_init(LOG_DEST_STDERR, getenv("TEST_DEBUG") != NULL ?
+	    LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
