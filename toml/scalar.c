@@ -6,6 +6,9 @@
  * and its ranges (calendar days and leap years included) before building
  * the value.
  *
+ * A float literal beyond the range of double is an error instead of being
+ * read as infinity, because a document that means infinity can write inf.
+ *
  * Limitations: floats are converted with strtod(), which reads the decimal
  * point of the C locale; a program that changes LC_NUMERIC must restore it
  * before parsing.

@@ -72,6 +72,8 @@ struct toml_value;
  * NULL with *err filled (pos and msg). The input need not be NUL-terminated
  * and may contain any bytes; invalid UTF-8, control characters and NUL bytes
  * are reported as errors. A leading UTF-8 byte-order mark is skipped.
+ * Integers outside int64_t and floats outside the range of double (such as
+ * 1e999) are errors too, not clamped or rounded to infinity.
  */
 struct toml_doc *toml_parse(const char *data, size_t len, struct toml_err *err);
 
