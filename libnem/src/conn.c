@@ -436,8 +436,14 @@ write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Queues one frame and tries to send it at once. fd (or -1) is duplicated.
- * Never runs callbacks: a send error or an exceeded bound schedules the
+ * Queues one frame and tries to send it at once.
+ *	c	 the connection
+ *	fx	 fixed-header values (flags, seq, service, command)
+ *	h	 header fields, or NULL
+ *	body	 body_len bytes of body
+ *	fd	 descriptor to pass (duplicated), or -1
+ *	err	 the failure
+ * Never runs callbacks. A send error or an exceeded bound schedules the
  * close for the event loop.
  */
 static int

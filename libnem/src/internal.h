@@ -11,8 +11,9 @@
 /*
  * Builds a frame like nem_frame_build, but leaves prefix bytes free in front
  * of it, so a caller can keep its own bookkeeping in the same allocation.
- * *out is the start of the allocation; the frame starts at *out + prefix and
- * is *out_len bytes long.
+ * The arguments are those of nem_frame_build plus prefix. *out is the start
+ * of the allocation, and the frame starts at *out + prefix and is *out_len
+ * bytes long.
  */
 int nem_frame_build_at(const struct nem_fixed *f, const struct nem_header *h,
     const void *body, size_t body_len, size_t prefix, uint8_t **out,

@@ -88,7 +88,8 @@ struct nem_conn *nem_client_conn(struct nem_client *cl);
 
 /*
  * Registers a handler for requests from the peer, run while the client
- * waits in a call or in nem_client_serve. Returns as nem_mux_add.
+ * waits in a call or in nem_client_serve. The arguments after cl and the
+ * return value are those of nem_mux_add.
  */
 int nem_client_handle(struct nem_client *cl, uint16_t service,
     uint16_t command, nem_handler_fn *fn, void *arg, struct nem_err *err);
@@ -107,8 +108,14 @@ int nem_client_call(struct nem_client *cl, const struct nem_request *rq,
     struct nem_reply *reply, struct nem_err *err);
 
 /*
- * Like nem_client_call for a request whose replies stream: fn gets every
- * CONTINUE reply as it arrives and the final reply goes to *reply.
+ * Sends a request whose replies stream and waits for the final reply.
+ *	cl	the client
+ *	rq	the request; rq->more must be clear and rq->fd is duplicated
+ *	fn	called with every CONTINUE reply as it arrives
+ *	arg	passed to fn
+ *	reply	OUT: the final reply, released with nem_reply_clear
+ *	err	the failure
+ * Returns as nem_client_call.
  */
 int nem_client_stream(struct nem_client *cl, const struct nem_request *rq,
     nem_stream_fn *fn, void *arg, struct nem_reply *reply,

@@ -229,8 +229,15 @@ struct nem_mux *nem_mux_new(struct nem_err *err);
 void nem_mux_free(struct nem_mux *mux);
 
 /*
- * Registers fn (with arg) for requests to (service, command). Returns 0, or
- * -1 with err code EEXIST when that pair already has a handler, or ENOMEM.
+ * Registers a request handler.
+ *	mux	the table
+ *	service	service id the handler serves
+ *	command	command id the handler serves
+ *	fn	the handler (see nem_handler_fn)
+ *	arg	passed to fn
+ *	err	the failure
+ * Returns 0, or -1 with err code EEXIST when that pair already has a
+ * handler, or ENOMEM.
  */
 int nem_mux_add(struct nem_mux *mux, uint16_t service, uint16_t command,
     nem_handler_fn *fn, void *arg, struct nem_err *err);

@@ -103,23 +103,31 @@ int nem_fixed_decode(const uint8_t in[NEM_FIXED_LEN], struct nem_fixed *f,
     struct nem_err *err);
 
 /*
- * Parses the len-byte BSON header at p into *h. len 0 means no header. The
- * document must be exactly len bytes and well formed. When present, err,
- * route and time must be documents, err.code an int32 or int64, strings
- * valid UTF-8 without NUL bytes, and time.timeout_ms a non-negative int32
- * or int64.
- * Unknown fields are ignored. Returns 0, or -1 with err code EBADMSG and a
- * message naming the offending field.
+ * Parses a BSON header.
+ *	p	the header bytes (may be NULL when len is 0)
+ *	len	header_len; 0 means no header
+ *	h	OUT: the known fields; strings point into p
+ *	err	the failure
+ * The document must be exactly len bytes and well formed. When present,
+ * err, route and time must be documents, err.code an int32 or int64,
+ * strings valid UTF-8 without NUL bytes, and time.timeout_ms a non-negative
+ * int32 or int64. Unknown fields are ignored. Returns 0, or -1 with err
+ * code EBADMSG (EMSGSIZE when len is over NEM_HEADER_MAX) and a message
+ * naming the offending field.
  */
 int nem_header_decode(const uint8_t *p, size_t len, struct nem_header *h,
     struct nem_err *err);
 
 /*
- * Decodes one complete frame from the len bytes at p into *msg (pointing
- * into p; msg->fd is set to -1). Returns 1 and sets *used to the frame's
- * size when a whole valid frame is there, 0 when more bytes are needed (no
- * invalid byte seen yet), and -1 with err set (as nem_fixed_decode and
- * nem_header_decode) on an invalid frame.
+ * Decodes one complete frame from a byte buffer.
+ *	p	the received bytes
+ *	len	their count
+ *	msg	OUT: the frame, pointing into p; msg->fd is set to -1
+ *	used	OUT: the frame's size in bytes, set when 1 is returned
+ *	err	the failure
+ * Returns 1 when a whole valid frame is there, 0 when more bytes are needed
+ * (no invalid byte seen yet), and -1 with err set as by nem_fixed_decode
+ * and nem_header_decode on an invalid frame.
  */
 int nem_frame_decode(const uint8_t *p, size_t len, struct nem_msg *msg,
     size_t *used, struct nem_err *err);
