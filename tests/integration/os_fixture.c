@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -132,6 +133,10 @@ fixture_teardown(void **state)
 
 	if (f == NULL)
 		return 0;
+	if (f->helper > 0) {
+		kill(f->helper, SIGKILL);
+		waitpid(f->helper, NULL, 0);
+	}
 	/* A failed assertion skips fixture_free_jail: close its roots. */
 	for (size_t i = 0; i < 8; i++) {
 		if (f->root_fds[i] >= 0)

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "os/os.h"
 
@@ -23,6 +24,7 @@ struct fixture {
 	char disk_image[PATH_MAX];	/* ext4 image attached as a disk */
 	int image_fd;			/* open image, read-only */
 	int root_fds[8];		/* jail root fds open, or -1 */
+	pid_t helper;			/* helper process to kill, or 0 */
 };
 
 /* A jail tree built by fixture_build_jail. */

@@ -131,17 +131,22 @@ open_component(int parent_fd, const char *name, bool create,
 	    name);
 }
 
-int
-linux_resolve_dir(int root_fd, const char *dest, bool create,
-    struct nem_err *err)
+/*
+ * Opens directory path inside root_fd like linux_resolve_dir. Messages name
+ * shown, the destination the caller asked for, which may lie below path.
+ */
+static int
+resolve_dir_for(int root_fd, const char *path, const char *shown,
+    bool create, struct nem_err *err)
 {
+	const char *dest = shown;
 	char buf[PATH_MAX];
 	char *comp, *save;
 	int fd, next;
 
-	if (linux_dest_check(dest, err) == -1)
+	if (linux_dest_check(path, err) == -1)
 		return -1;
-	if (strcmp(dest, "/") == 0) {
+	if (strcmp(path, "/") == 0) {
 		fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
 		if (fd == -1)
 			return nem_err_sys(err, errno, "cannot duplicate the "
@@ -150,7 +155,7 @@ linux_resolve_dir(int root_fd, const char *dest, bool create,
 	}
 
 	/* Fast path: the whole destination exists. */
-	fd = linux_openat2(root_fd, dest + 1,
+	fd = linux_openat2(root_fd, path + 1,
 	    O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_JAIL);
 	if (fd >= 0)
 		return fd;
@@ -161,7 +166,7 @@ linux_resolve_dir(int root_fd, const char *dest, bool create,
 		    "open it in the jail", dest);
 
 	/* Slow path: walk and create one component at a time. */
-	memcpy(buf, dest + 1, strlen(dest));
+	memcpy(buf, path + 1, strlen(path));
 	fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd == -1)
 		return nem_err_sys(err, errno, "cannot duplicate the jail "
@@ -175,6 +180,13 @@ linux_resolve_dir(int root_fd, const char *dest, bool create,
 		fd = next;
 	}
 	return fd;
+}
+
+int
+linux_resolve_dir(int root_fd, const char *dest, bool create,
+    struct nem_err *err)
+{
+	return resolve_dir_for(root_fd, dest, dest, create, err);
 }
 
 /* Appends the messages of the fs context log to err. */
@@ -594,7 +606,7 @@ os_copy_file(struct os_root *root, const char *dest, int src_fd,
 	base = strrchr(dest, '/') + 1;
 	memcpy(parent, dest, (size_t)(base - dest));
 	parent[base - dest > 1 ? base - dest - 1 : 1] = '\0';
-	dir_fd = linux_resolve_dir(root->fd, parent, true, err);
+	dir_fd = resolve_dir_for(root->fd, parent, dest, true, err);
 	if (dir_fd == -1)
 		return -1;
 
