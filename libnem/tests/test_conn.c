@@ -683,7 +683,7 @@ raw_send(int fd, const void *p, size_t len, const int *fds, int nfds)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * 16)];
 	} cm;
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
 	struct msghdr mh;
@@ -959,6 +959,15 @@ descriptor_violations_close(void **state)
 	two[0] = p[0];
 	two[1] = p[1];
 	expect_violation(fx, f, sizeof(f), two, 2, "2 descriptors");
+
+	/* More descriptors than one read reports: the rest are cut off. */
+	{
+		int many[12];
+
+		for (int i = 0; i < 12; i++)
+			many[i] = p[i % 2];
+		expect_violation(fx, f, sizeof(f), many, 12, "(and more)");
+	}
 
 	/* A descriptor with the second part of a fixed header. */
 	{
