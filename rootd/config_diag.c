@@ -7,8 +7,45 @@
 #include "config_int.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * Replaces each control byte of msg with \xNN, so that every diagnostic
+ * stays on one line even when a value from the file (quoted by a module
+ * that does not escape) contains a newline. Returns msg or a new string;
+ * frees msg when it returns a new one, and returns NULL when out of memory.
+ */
+static char *
+escape_controls(char *msg)
+{
+	size_t n = 0, len = strlen(msg), size;
+	char *out, *o;
+
+	for (size_t i = 0; i < len; i++)
+		n += (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f;
+	if (n == 0)
+		return msg;
+	if (__builtin_mul_overflow(n, 3, &size) ||
+	    __builtin_add_overflow(size, len + 1, &size) ||
+	    (out = malloc(size)) == NULL) {
+		free(msg);
+		return NULL;
+	}
+	o = out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += snprintf(o, 5, "\\x%02x", c);
+		else
+			*o++ = (char)c;
+	}
+	*o = '\0';
+	free(msg);
+	return out;
+}
 
 static void
 diag_vadd(struct cfg_diags *diags, const char *file, unsigned line,
@@ -30,7 +67,8 @@ diag_vadd(struct cfg_diags *diags, const char *file, unsigned line,
 		diags->v = v;
 		diags->cap = cap;
 	}
-	if (vasprintf(&msg, fmt, ap) == -1) {
+	if (vasprintf(&msg, fmt, ap) == -1 ||
+	    (msg = escape_controls(msg)) == NULL) {
 		diags->oom = true;
 		return;
 	}

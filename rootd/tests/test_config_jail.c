@@ -627,6 +627,20 @@ names_rejected_everywhere(void **state)
 }
 
 static void
+messages_stay_on_one_line(void **state)
+{
+	char *msgs;
+
+	(void)state;
+	msgs = load(PROCESS ROOT_MOUNT "[services]\nprovides = [\"\\\\x\\n\"]\n",
+	    NULL);
+	assert_string_equal(msgs, "web.toml:8:13: invalid service name "
+	    "\"\\x\\x0a\": character '\\' at offset 0; use only letters, "
+	    "digits, '_', '.' or '-'\n");
+	free(msgs);
+}
+
+static void
 spellings_give_equal_jails(void **state)
 {
 	struct cfg_jail *a, *b, *c;
@@ -675,6 +689,7 @@ main(void)
 		cmocka_unit_test(huge_string_rejected),
 		cmocka_unit_test(error_count_capped),
 		cmocka_unit_test(names_rejected_everywhere),
+		cmocka_unit_test(messages_stay_on_one_line),
 		cmocka_unit_test(spellings_give_equal_jails),
 	};
 
