@@ -84,15 +84,15 @@ add_key(struct toml_parser *p, struct toml_value *table, size_t part_off,
 	uint64_t hash =
 	    toml_key_hash(table->u.tab.hash_seed, p->scratch, p->scratch_len);
 	struct toml_entry *e;
-	char shown[64];
+	char key_text[64];
 
 	e = toml_table_find(table, p->scratch, p->scratch_len, hash);
 	if (e != NULL) {
 		toml_fail(p, key_start,
 		    "duplicate key %s: already defined "
 		    "at %u:%u",
-		    toml_span(p->buf + key_start, key_end - key_start, shown,
-		        sizeof(shown)),
+		    toml_span(p->buf + key_start, key_end - key_start, key_text,
+		        sizeof(key_text)),
 		    e->pos.line, e->pos.col);
 		return NULL;
 	}
@@ -146,7 +146,7 @@ dotted_step(struct toml_parser *p, struct toml_value *table, size_t part_off,
 {
 	struct toml_entry *e = find_key(table, p);
 	struct toml_value *v;
-	char shown[64];
+	char key_text[64];
 
 	if (e == NULL)
 		return add_table(p, table, TOML_T_DOTTED, part_off, key_start,
@@ -163,8 +163,8 @@ dotted_step(struct toml_parser *p, struct toml_value *table, size_t part_off,
 	toml_fail(p, key_start,
 	    "cannot add to key %s: it is already %s "
 	    "(at %u:%u), which dotted keys cannot extend",
-	    toml_span(
-	        p->buf + key_start, key_end - key_start, shown, sizeof(shown)),
+	    toml_span(p->buf + key_start, key_end - key_start, key_text,
+	        sizeof(key_text)),
 	    defined_as(v), v->pos.line, v->pos.col);
 	return NULL;
 }
@@ -180,7 +180,7 @@ parse_keyval(struct toml_parser *p, struct toml_value *table)
 	struct toml_entry *e;
 	struct toml_value *v;
 	size_t part_off, key_end;
-	char found[24], shown[64];
+	char found[24], key_text[64];
 	size_t index;
 
 	for (;;) {
@@ -200,16 +200,14 @@ parse_keyval(struct toml_parser *p, struct toml_value *table)
 
 	if (p->off >= p->len || p->buf[p->off] != '=')
 		return toml_fail(p, p->off,
-		    "expected '=' after key %s, found "
-		    "%s",
-		    toml_span(p->buf + key_start, key_end - key_start, shown,
-		        sizeof(shown)),
+		    "expected '=' after key %s, found %s",
+		    toml_span(p->buf + key_start, key_end - key_start, key_text,
+		        sizeof(key_text)),
 		    toml_found(p, p->off, found, sizeof(found)));
 	e = add_key(p, table, part_off, key_start, key_end);
 	if (e == NULL)
 		return -1;
-	/* Keep the index, not the pointer: entries move when the table grows.
-	 */
+	/* Entries move when the table grows, so keep the index. */
 	index = (size_t)(e - table->u.tab.entries);
 
 	p->off++;
@@ -375,7 +373,7 @@ header_step(struct toml_parser *p, struct toml_value *table, size_t part_off,
 {
 	struct toml_entry *e = find_key(table, p);
 	struct toml_value *v;
-	char shown[64];
+	char key_text[64];
 
 	if (e == NULL)
 		return add_table(p, table, TOML_T_IMPLICIT, part_off, key_start,
@@ -389,8 +387,8 @@ header_step(struct toml_parser *p, struct toml_value *table, size_t part_off,
 	toml_fail(p, key_start,
 	    "cannot use key %s as a table: it is already "
 	    "%s (at %u:%u)",
-	    toml_span(
-	        p->buf + key_start, key_end - key_start, shown, sizeof(shown)),
+	    toml_span(p->buf + key_start, key_end - key_start, key_text,
+	        sizeof(key_text)),
 	    defined_as(v), v->pos.line, v->pos.col);
 	return NULL;
 }
@@ -402,10 +400,10 @@ define_table(struct toml_parser *p, struct toml_value *parent, size_t part_off,
 {
 	struct toml_entry *e = find_key(parent, p);
 	struct toml_value *v;
-	char shown[64];
+	char key_text[64];
 
-	toml_span(
-	    p->buf + key_start, key_end - key_start, shown, sizeof(shown));
+	toml_span(p->buf + key_start, key_end - key_start, key_text,
+	    sizeof(key_text));
 	if (e == NULL)
 		return add_table(p, parent, TOML_T_HEADER, part_off, key_start,
 		    key_end, pos);
@@ -420,18 +418,18 @@ define_table(struct toml_parser *p, struct toml_value *parent, size_t part_off,
 		toml_fail(p, key_start,
 		    "table [%s] is defined twice: first "
 		    "at %u:%u",
-		    shown, v->pos.line, v->pos.col);
+		    key_text, v->pos.line, v->pos.col);
 	else if (v->type == TOML_ARRAY && (v->flags & TOML_A_TABLES))
 		toml_fail(p, key_start,
 		    "cannot define table [%s]: it is "
 		    "already an array of tables (at %u:%u); use [[%s]] to add "
 		    "an element",
-		    shown, v->pos.line, v->pos.col, shown);
+		    key_text, v->pos.line, v->pos.col, key_text);
 	else
 		toml_fail(p, key_start,
 		    "cannot define table [%s]: the key "
 		    "is already %s (at %u:%u)",
-		    shown, defined_as(v), v->pos.line, v->pos.col);
+		    key_text, defined_as(v), v->pos.line, v->pos.col);
 	return NULL;
 }
 
@@ -443,7 +441,7 @@ append_table(struct toml_parser *p, struct toml_value *parent, size_t part_off,
 {
 	struct toml_entry *e = find_key(parent, p);
 	struct toml_value *array, *table;
-	char shown[64];
+	char key_text[64];
 
 	if (e == NULL) {
 		array = new_container(
@@ -459,12 +457,12 @@ append_table(struct toml_parser *p, struct toml_value *parent, size_t part_off,
 	           (e->value->flags & TOML_A_TABLES)) {
 		array = e->value;
 	} else {
-		toml_span(p->buf + key_start, key_end - key_start, shown,
-		    sizeof(shown));
+		toml_span(p->buf + key_start, key_end - key_start, key_text,
+		    sizeof(key_text));
 		toml_fail(p, key_start,
 		    "cannot append to array of tables "
 		    "[[%s]]: the key is already %s (at %u:%u)",
-		    shown, defined_as(e->value), e->value->pos.line,
+		    key_text, defined_as(e->value), e->value->pos.line,
 		    e->value->pos.col);
 		return NULL;
 	}
