@@ -6,9 +6,10 @@
  * and bounds a peer cannot push past. Incoming requests are dispatched
  * through a struct nem_mux of handlers keyed by (service, command).
  *
- * Everything runs on the thread that runs the event loop; no function here
- * may be called from another thread. Callbacks may call any function of
- * this header, including nem_conn_free on their own connection.
+ * Everything runs on the thread that runs the event loop, and no function
+ * here may be called from another thread. Callbacks may call the functions
+ * of this header on their own connection and transaction, nem_conn_free
+ * included.
  *
  * Limitations:
  * - NOTE: transactions are kept in 64-bucket hash tables, which slows down
@@ -112,7 +113,9 @@ typedef void nem_reply_fn(struct nem_conn *c, struct nem_msg *msg, void *arg);
  * plain request, once per frame for a streamed request (msg->index counts
  * them). The handler replies with nem_txn_reply or nem_txn_fail, at once or
  * later. t stays valid until the final reply is sent, or until the cancel
- * callback (nem_txn_on_cancel) has returned.
+ * callback (nem_txn_on_cancel) has returned. NOTE: a transaction that gets
+ * neither a final reply nor a cancel callback stays allocated for the life
+ * of the program.
  */
 typedef void nem_handler_fn(struct nem_txn *t, struct nem_msg *msg, void *arg);
 
@@ -126,10 +129,11 @@ typedef void nem_cancel_fn(struct nem_txn *t, int64_t code, void *arg);
 
 /*
  * Called once when the connection closes by itself: end of stream, a
- * socket error or a protocol violation, with the cause in err (code EPROTO
- * for a violation, ENOTCONN for end of stream, the errno of a failed send or
- * receive otherwise). Not called for nem_conn_free. The callback usually
- * frees the connection.
+ * socket error, a protocol violation or an exceeded bound. err holds the
+ * cause: EPROTO for a violation or a bound detected on receive, ENOBUFS for
+ * a send queue over its bound, ENOTCONN for end of stream, and the errno of
+ * a failed send or receive otherwise. Not called for nem_conn_free. The
+ * callback usually frees the connection.
  */
 typedef void nem_close_fn(struct nem_conn *c, const struct nem_err *err,
     void *arg);
