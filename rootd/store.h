@@ -216,7 +216,8 @@ int store_open_image(struct store *store, const char *sha256, int *fd,
  * step of an import or removal ("import-tmp-created", "import-written",
  * "import-synced", "import-renamed", "import-dir-synced",
  * "import-committed", "remove-committed", "remove-unlinked"), so a test
- * can kill the process there and check recovery.
+ * can kill the process there and check recovery. It is also called with
+ * "check-hash" before a stored file is hashed.
  */
 extern void (*store_test_hook)(const char *step);
 

@@ -198,6 +198,7 @@ check_file(struct store *store, const char *sha256, uint64_t expected_size,
 		}
 	}
 
+	store_step("check-hash");
 	if (store_hash_fd(fd, digest, &size, err) == -1) {
 		nem_err_prefix(err, "hash %s/sha256/%s", store->images_dir,
 		    sha256);

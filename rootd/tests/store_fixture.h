@@ -321,6 +321,7 @@ fixture_teardown(void **state)
 
 	if (f == NULL)
 		return 0;
+	store_test_hook = NULL;
 	fixture_close_store(f);
 	nftw(f->dir, fixture_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);

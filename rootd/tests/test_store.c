@@ -696,8 +696,17 @@ stray_file_reported(void **state)
 	fixture_check_consistent(f);
 }
 
+static int hash_count;
+
 static void
-open_image_rehashes_after_reopen(void **state)
+count_hashes(const char *step)
+{
+	if (strcmp(step, "check-hash") == 0)
+		hash_count++;
+}
+
+static void
+open_image_hashes_when_needed(void **state)
 {
 	struct fixture *f = *state;
 	char digest[65];
@@ -705,14 +714,33 @@ open_image_rehashes_after_reopen(void **state)
 	int fd;
 
 	add_version(f, "base", "1.0.0", digest);
+	store_test_hook = count_hashes;
+	hash_count = 0;
+
+	/* A file changed within the last seconds is hashed every time. */
 	assert_int_equal(store_open_image(f->store, digest, &fd, &err), 0);
 	close(fd);
 	assert_int_equal(store_open_image(f->store, digest, &fd, &err), 0);
 	close(fd);
+	assert_int_equal(hash_count, 2);
+
+	/* Once its ctime is old, one check per process is enough. */
+	sleep(4);
+	assert_int_equal(store_open_image(f->store, digest, &fd, &err), 0);
+	close(fd);
+	assert_int_equal(hash_count, 3);
+	assert_int_equal(store_open_image(f->store, digest, &fd, &err), 0);
+	close(fd);
+	assert_int_equal(hash_count, 3);
+
+	/* A reopened store checks again. */
 	fixture_close_store(f);
 	fixture_open_store(f);
 	assert_int_equal(store_open_image(f->store, digest, &fd, &err), 0);
 	close(fd);
+	assert_int_equal(hash_count, 4);
+	store_test_hook = NULL;
+
 	assert_int_equal(store_open_image(f->store, "zz", &fd, &err), -1);
 	assert_int_equal(err.code, EINVAL);
 }
@@ -745,7 +773,7 @@ main(void)
 		STORE_TEST(tamper_open_replace),
 		STORE_TEST(tamper_open_delete),
 		STORE_TEST(stray_file_reported),
-		STORE_TEST(open_image_rehashes_after_reopen),
+		STORE_TEST(open_image_hashes_when_needed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
