@@ -1146,8 +1146,15 @@ conn_dispatch(struct nem_conn *c)
 	if (m.fd != -1)
 		close(m.fd);
 
-	/* Give a large receive buffer back once its frame is handled. */
-	if (!c->closed && c->rx_cap > RX_CHUNK) {
+	/*
+	 * Keep a large receive buffer while large frames follow each other,
+	 * and give it back after the first small one. Freeing it after every
+	 * large frame cost a fresh mapping and its page faults per frame.
+	 * NOTE: a connection that goes idle after a large frame keeps up to
+	 * one maximum frame allocated until its next small frame.
+	 */
+	if (!c->closed && c->rx_cap > RX_CHUNK &&
+	    (size_t)c->rx.header_len + c->rx.body_len <= RX_CHUNK) {
 		free(c->rx_buf);
 		c->rx_buf = NULL;
 		c->rx_cap = 0;
