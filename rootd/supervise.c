@@ -820,6 +820,10 @@ shutdown_next(struct sup *sup)
 		if (unit->state != SUP_ST_DOWN && !unit->stop_requested) {
 			unit->stop_requested = true;
 			dispatch(unit, SUP_EV_STOP);
+			/* A done callback may have removed the unit, which
+			 * moves the cursor back. */
+			if (sup->shutdown_cur != unit)
+				continue;
 		}
 		if (unit->state != SUP_ST_DOWN)
 			break;
