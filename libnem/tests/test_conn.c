@@ -35,6 +35,7 @@
 #define CMD_ECHO_FD 4			/* returns the received descriptor */
 #define CMD_SLOW 5			/* never replies; counts cancels */
 #define CMD_BIG 6			/* replies with a 1 MiB body */
+#define CMD_DUPLEX 7			/* echoes each request frame as it comes */
 
 /* State shared by the handlers of one test. */
 struct server {
@@ -232,6 +233,25 @@ big_handler(struct nem_txn *t, struct nem_msg *msg, void *arg)
 }
 
 static void
+duplex_handler(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct server *srv = arg;
+	struct nem_send s = NEM_SEND_INIT;
+
+	srv->handled++;
+	s.body = msg->body;
+	s.body_len = msg->body_len;
+	s.more = true;
+	nem_txn_reply(t, &s, NULL);
+	if (msg->flags & NEM_F_CONTINUE)
+		return;
+	s.body = "end";
+	s.body_len = 3;
+	s.more = false;
+	nem_txn_reply(t, &s, NULL);
+}
+
+static void
 reply_cb(struct nem_conn *c, struct nem_msg *msg, void *arg)
 {
 	struct replies *r = arg;
@@ -275,6 +295,7 @@ setup(void **state)
 	    NULL);
 	nem_mux_add(m, SVC_TEST, CMD_SLOW, slow_handler, &fx->srv, NULL);
 	nem_mux_add(m, SVC_TEST, CMD_BIG, big_handler, &fx->srv, NULL);
+	nem_mux_add(m, SVC_TEST, CMD_DUPLEX, duplex_handler, &fx->srv, NULL);
 	*state = fx;
 	return 0;
 }
@@ -516,6 +537,50 @@ streamed_request(void **state)
 	/* After the final reply the request is gone. */
 	assert_int_equal(nem_conn_request_more(a, seq, &s, &err), -1);
 	assert_int_equal(err.code, ENOENT);
+	nem_conn_free(a);
+	nem_conn_free(b);
+}
+
+static void
+stream_both_ways(void **state)
+{
+	struct fixture *fx = *state;
+	struct nem_request rq = NEM_REQUEST_INIT(SVC_TEST, CMD_DUPLEX);
+	struct nem_send s = NEM_SEND_INIT;
+	const char *parts[3] = { "a", "bb", "ccc" };
+	struct nem_conn *a, *b;
+	struct replies r;
+	uint64_t seq;
+
+	/* Each request frame gets its echo before the next one is sent. */
+	make_pair(fx, NULL, &a, &b);
+	replies_init(&r);
+	rq.body = parts[0];
+	rq.body_len = 1;
+	rq.more = true;
+	assert_int_equal(nem_conn_request(a, &rq, reply_cb, &r, &seq, NULL),
+	    0);
+	assert_true(run_count(fx->base, &r.calls, 1000));
+	assert_string_equal(r.body, "a");
+	for (int i = 1; i < 3; i++) {
+		int before = r.calls;
+
+		s.body = parts[i];
+		s.body_len = strlen(parts[i]);
+		s.more = i < 2;
+		assert_int_equal(nem_conn_request_more(a, seq, &s, NULL), 0);
+		if (!s.more)
+			break;
+		while (r.calls == before)
+			run_for(fx->base, 5);
+		assert_string_equal(r.body, parts[i]);
+		assert_true(r.flags & NEM_F_CONTINUE);
+	}
+	assert_true(run_count(fx->base, &r.finals, 1000));
+	assert_int_equal(r.calls, 4);
+	assert_int_equal(r.last_index, 3);
+	assert_string_equal(r.body, "end");
+	assert_int_equal(fx->srv.handled, 3);
 	nem_conn_free(a);
 	nem_conn_free(b);
 }
@@ -1403,6 +1468,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(streamed_replies, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(streamed_request, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(stream_both_ways, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(cancel_reaches_responder,
 		    setup, teardown),
