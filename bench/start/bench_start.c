@@ -4,7 +4,7 @@
  * it, from the call to the reaped exit, on a squashfs root attached to a
  * loop device: os_jail_spawn (with and without a network namespace),
  * `unshare --fork --pid --mount --uts --ipc --net chroot`, bubblewrap and
- * crun when installed. Prints the median and the 90th percentile of many
+ * crun when installed (crun in a private mount namespace, see bench_crun). Prints the median and the 90th percentile of many
  * runs per method. It also times attaching, mounting and reading the image
  * with and without LO_FLAGS_DIRECT_IO. Needs root, mksquashfs and
  * /bin/busybox; everything lives in a mkdtemp folder removed at the end.
@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -142,6 +144,50 @@ bench_tool(char *const argv[], int runs, const char *name)
 	free(ms);
 }
 
+/*
+ * Times crun on an OCI bundle whose root is root. crun rejects a cgroup
+ * v1/v2 hybrid with controllers split between the two (as on hosts that
+ * mount both), so it runs in a child with a private mount namespace in
+ * which the v2 hierarchy at /sys/fs/cgroup/unified is unmounted.
+ */
+static void
+bench_crun(const char *dir, const char *root, int runs)
+{
+	char bundle[PATH_MAX], cmd[PATH_MAX * 3];
+	int status;
+	pid_t pid;
+
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cd %s && crun spec && "
+	    "sed -i -e 's|\"sh\"|\"/bin/true\"|' "
+	    "-e 's|\"terminal\": true|\"terminal\": false|' "
+	    "-e 's|\"path\": \"rootfs\"|\"path\": \"%s\"|' config.json",
+	    bundle, bundle, root);
+	if (run((char *[]){ "sh", "-c", cmd, NULL }, true) != 0) {
+		printf("%-34s failed: cannot write the bundle\n", "crun");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == -1)
+		fatal("fork");
+	if (pid == 0) {
+		char *argv[] = { "crun", "run", "--bundle", bundle, "nem-bench",
+			NULL };
+
+		if (unshare(CLONE_NEWNS) == -1 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+			fatal("crun: private mount namespace");
+		if (umount2("/sys/fs/cgroup/unified", MNT_DETACH) == -1 &&
+		    errno != EINVAL && errno != ENOENT)
+			fatal("crun: unmount /sys/fs/cgroup/unified");
+		bench_tool(argv, runs, "crun run (private v1 cgroups)");
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+}
+
 /* Attaches, mounts, reads every file of the image and tears it down. */
 static void
 bench_attach(const char *dir, const char *image, unsigned flags, int runs,
@@ -201,9 +247,9 @@ main(int argc, char **argv)
 
 	/* A root with busybox, /bin/true and a 32 MiB file to read. */
 	snprintf(stage, sizeof(stage), "%s/stage", dir);
-	snprintf(cmd, sizeof(cmd), "mkdir -p %s/bin %s/proc %s/dev %s/tmp && "
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/bin %s/proc %s/dev %s/tmp %s/sys && "
 	    "cp /bin/busybox %s/bin/ && ln -s busybox %s/bin/true && "
-	    "head -c 33554432 /dev/urandom > %s/big", stage, stage, stage,
+	    "head -c 33554432 /dev/urandom > %s/big", stage, stage, stage, stage,
 	    stage, stage, stage, stage);
 	if (run((char *[]){ "sh", "-c", cmd, NULL }, false) != 0)
 		fatalx("cannot stage the image in %s", stage);
@@ -235,6 +281,10 @@ main(int argc, char **argv)
 		    NULL }, runs, "bwrap --unshare-all");
 	else
 		printf("%-34s not installed\n", "bwrap");
+	if (installed("crun"))
+		bench_crun(dir, root, runs);
+	else
+		printf("%-34s not installed\n", "crun");
 
 	printf("\nattach, mount, read 32 MiB, unmount\n");
 	bench_attach(dir, image, OS_DISK_READ_ONLY, runs / 10,
