@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Checks across the jails of a set and the start order. Each service has
- * one provider; a required service must have one; volumes, writable
- * devices and listen addresses belong to one jail; requirements must not
- * form a cycle. A jail that fails any check, or that requires a service
+ * The dependency graph of a set of jails and its start order. Each
+ * required service must have a provider, and requirements must not form a
+ * cycle; config_claims.c checks what only one jail may claim. A jail that fails any check, or that requires a service
  * of a jail that cannot start, is not startable. The start order is a
  * topological order of the startable jails, ties broken by name.
  *
- * Limitations: the checks are quadratic in the number of jails, bounded
- * by CFG_JAIL_MAX.
+ * Limitations: the start order takes O(n^2) time in the number of jails,
+ * which CFG_JAIL_MAX bounds. The claims (config_claims.c) are sorted.
  */
 #include "config_int.h"
 
@@ -25,27 +24,22 @@ struct graph {
 	unsigned char *color;	/* DFS state for cycle search */
 	size_t *stack;		/* DFS path */
 	size_t depth;
+	struct cfg_claims providers;	/* services by name */
 };
 
 #define WHITE 0			/* not visited */
 #define GRAY 1			/* on the DFS path */
 #define BLACK 2			/* finished */
 
-/* Returns the jail of entry i when its file is valid, else NULL. */
-static struct cfg_jail *
-valid(const struct cfg_set *set, size_t i)
+struct cfg_jail *
+cfg_set_valid(const struct cfg_set *set, size_t i)
 {
 	return set->jails[i].diags.len == 0 && !set->jails[i].diags.oom ?
 	    set->jails[i].jail : NULL;
 }
 
-static void
-set_err(struct cfg_set *set, size_t i, unsigned line, unsigned col,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* Adds an error found across jails to entry i, at line and col. */
-static void
-set_err(struct cfg_set *set, size_t i, unsigned line, unsigned col,
+void
+cfg_set_err(struct cfg_set *set, size_t i, unsigned line, unsigned col,
     const char *fmt, ...)
 {
 	va_list ap;
@@ -63,121 +57,6 @@ set_err(struct cfg_set *set, size_t i, unsigned line, unsigned col,
 	free(msg);
 }
 
-/* Finds the jail that provides service, or SIZE_MAX. */
-static size_t
-find_provider(const struct cfg_set *set, const char *service)
-{
-	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *j = valid(set, i);
-
-		if (j == NULL)
-			continue;
-		for (size_t k = 0; k < j->nprovides; k++)
-			if (strcmp(j->provides[k].name, service) == 0)
-				return i;
-	}
-	return SIZE_MAX;
-}
-
-static void
-check_providers(struct cfg_set *set)
-{
-	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *j = valid(set, i);
-
-		for (size_t k = 0; j != NULL && k < j->nprovides; k++) {
-			size_t p = find_provider(set, j->provides[k].name);
-
-			if (p == i)
-				continue;
-			set_err(set, i, j->provides[k].line, j->provides[k].col,
-			    "service '%s' is also provided by jail '%s'; a "
-			    "service has exactly one provider",
-			    j->provides[k].name, set->jails[p].name);
-		}
-	}
-}
-
-/*
- * Reports mount ma of jail entry i when it uses the volume or the writable
- * device of mb, an earlier mount of jail b (possibly the same jail).
- */
-static void
-check_mount_pair(struct cfg_set *set, size_t i, const struct cfg_mount *ma,
-    const struct cfg_jail *b, const struct cfg_mount *mb)
-{
-	const struct cfg_jail *a = set->jails[i].jail;
-	char where[96];
-
-	if (a == b)
-		snprintf(where, sizeof(where), "the [[mount]] at line %u",
-		    mb->line);
-	else
-		snprintf(where, sizeof(where), "jail '%s'", b->name);
-
-	if (ma->volume != NULL && mb->volume != NULL &&
-	    strcmp(ma->volume, mb->volume) == 0)
-		set_err(set, i, ma->line, ma->col, "volume '%s' is also used "
-		    "by %s; a volume belongs to one mount", ma->volume, where);
-	if (ma->device != NULL && mb->device != NULL &&
-	    strcmp(ma->device, mb->device) == 0 &&
-	    !(ma->readonly && mb->readonly))
-		set_err(set, i, ma->line, ma->col, "device %s is also mounted "
-		    "by %s; a device mounted writable belongs to one mount",
-		    ma->device, where);
-}
-
-/* Reports volumes and writable devices used by two mounts. */
-static void
-check_mount_owners(struct cfg_set *set)
-{
-	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *a = valid(set, i);
-
-		for (size_t m = 0; a != NULL && m < a->nmounts; m++) {
-			for (size_t k = 0; k <= i; k++) {
-				const struct cfg_jail *b = valid(set, k);
-				size_t end = k == i ? m : (b ? b->nmounts : 0);
-
-				for (size_t n = 0; n < end; n++)
-					check_mount_pair(set, i, &a->mounts[m],
-					    b, &b->mounts[n]);
-			}
-		}
-	}
-}
-
-static void
-check_listen(struct cfg_set *set)
-{
-	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *a = valid(set, i);
-
-		for (size_t m = 0; a != NULL && m < a->nlisten; m++) {
-			const struct cfg_listen *la = &a->listen[m];
-
-			for (size_t k = 0; k < i; k++) {
-				const struct cfg_jail *b = valid(set, k);
-
-				for (size_t n = 0; b && n < b->nlisten; n++) {
-					const struct cfg_listen *lb =
-					    &b->listen[n];
-
-					if (la->family != lb->family ||
-					    la->port != lb->port ||
-					    memcmp(la->addr, lb->addr,
-					    sizeof(la->addr)) != 0)
-						continue;
-					set_err(set, i, la->line, la->col,
-					    "listen address %s port %u is also "
-					    "used by jail '%s'", la->address,
-					    la->port, b->name);
-				}
-			}
-		}
-	}
-}
-
 /* Links each requirement to its provider and reports missing ones. */
 static void
 link_requires(struct graph *g)
@@ -185,15 +64,16 @@ link_requires(struct graph *g)
 	struct cfg_set *set = g->set;
 
 	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *j = valid(set, i);
+		const struct cfg_jail *j = cfg_set_valid(set, i);
 
 		for (size_t k = 0; j != NULL && k < j->nrequires; k++) {
-			size_t p = find_provider(set, j->requires[k].name);
+			size_t p = cfg_claims_provider(&g->providers,
+			    j->requires[k].name);
 
 			g->provider[i][k] = p;
 			if (p != SIZE_MAX)
 				continue;
-			set_err(set, i, j->requires[k].line, j->requires[k].col,
+			cfg_set_err(set, i, j->requires[k].line, j->requires[k].col,
 			    "service '%s' is required but no valid jail "
 			    "provides it; add it to 'provides' of a jail or "
 			    "remove it from 'requires'", j->requires[k].name);
@@ -244,7 +124,7 @@ report_cycle(struct graph *g, size_t c)
 		for (size_t k = 0; k < j->nrequires; k++) {
 			if (g->provider[i][k] != next)
 				continue;
-			set_err(set, i, j->requires[k].line, j->requires[k].col,
+			cfg_set_err(set, i, j->requires[k].line, j->requires[k].col,
 			    "dependency cycle: %s (each jail requires a "
 			    "service of the next)", text);
 			break;
@@ -286,7 +166,7 @@ mark_startable(struct graph *g)
 	bool changed = true;
 
 	for (size_t i = 0; i < set->njails; i++)
-		set->jails[i].startable = valid(set, i) != NULL &&
+		set->jails[i].startable = cfg_set_valid(set, i) != NULL &&
 		    set->jails[i].set_diags.len == 0;
 	while (changed) {
 		changed = false;
@@ -300,7 +180,7 @@ mark_startable(struct graph *g)
 
 				if (set->jails[p].startable)
 					continue;
-				set_err(set, i, j->requires[k].line,
+				cfg_set_err(set, i, j->requires[k].line,
 				    j->requires[k].col, "service '%s' is "
 				    "provided by jail '%s', which cannot start",
 				    j->requires[k].name, set->jails[p].name);
@@ -361,6 +241,7 @@ graph_free(struct graph *g)
 	free(g->provider);
 	free(g->color);
 	free(g->stack);
+	cfg_claims_free(&g->providers);
 }
 
 static int
@@ -376,7 +257,7 @@ graph_init(struct graph *g, struct cfg_set *set)
 	if (g->provider == NULL || g->color == NULL || g->stack == NULL)
 		return -1;
 	for (size_t i = 0; i < set->njails; i++) {
-		const struct cfg_jail *j = valid(set, i);
+		const struct cfg_jail *j = cfg_set_valid(set, i);
 		size_t k = j && j->nrequires ? j->nrequires : 1;
 
 		g->provider[i] = malloc(k * sizeof(**g->provider));
@@ -399,12 +280,13 @@ cfg_set_resolve(struct cfg_set *set, struct nem_err *err)
 		return nem_err_sys(err, ENOMEM, "cannot check jails");
 	}
 
-	check_providers(set);
-	check_mount_owners(set);
-	check_listen(set);
+	if (cfg_check_claims(set, &g.providers) == -1) {
+		graph_free(&g);
+		return nem_err_sys(err, ENOMEM, "cannot check jails");
+	}
 	link_requires(&g);
 	for (size_t i = 0; i < set->njails; i++)
-		if (valid(set, i) != NULL && g.color[i] == WHITE)
+		if (cfg_set_valid(set, i) != NULL && g.color[i] == WHITE)
 			visit(&g, i);
 	mark_startable(&g);
 	rc = compute_order(&g, err);

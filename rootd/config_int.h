@@ -125,6 +125,34 @@ int cfg_get_mounts(struct cfg_ctx *ctx, const struct toml_value *root,
 /* Frees the strings of one mount, not the mount itself. */
 void cfg_mount_free(struct cfg_mount *m);
 
+/* Sorted claims of one kind, defined in config_claims.c. */
+struct cfg_claim;
+struct cfg_claims {
+	struct cfg_claim *v;
+	size_t len;
+};
+
+/*
+ * Reports services, volumes, writable devices and listen addresses that
+ * two mounts or jails of set claim, into the set_diags of the later
+ * claimant, and fills providers with the service index for
+ * cfg_claims_provider(). Returns 0, or -1 when out of memory.
+ */
+int cfg_check_claims(struct cfg_set *set, struct cfg_claims *providers);
+
+/* Returns the set index of the jail that provides service, or SIZE_MAX. */
+size_t cfg_claims_provider(const struct cfg_claims *providers,
+    const char *service);
+
+void cfg_claims_free(struct cfg_claims *claims);
+
+/* Returns the jail of set entry i when its file is valid, else NULL. */
+struct cfg_jail *cfg_set_valid(const struct cfg_set *set, size_t i);
+
+/* Adds an error found across jails to set entry i, at line and col. */
+void cfg_set_err(struct cfg_set *set, size_t i, unsigned line, unsigned col,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Returns the position of the start of the document. */
 struct toml_pos cfg_doc_pos(void);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -390,6 +391,37 @@ shared_resources_reported(void **state)
 }
 
 static void
+large_set_bounded_time(void **state)
+{
+	struct scratch *s = *state;
+	struct timespec t0, t1;
+	struct cfg_set *set;
+	struct nem_err err;
+	char name[32], prov[32], req[32];
+	double secs;
+
+	/* A chain of 2000 jails, each requiring its predecessor's service,
+	 * written in reverse so the order has to be computed. */
+	for (int i = 1999; i >= 0; i--) {
+		snprintf(name, sizeof(name), "j%04d", 1999 - i);
+		snprintf(prov, sizeof(prov), "\"s%d\"", i);
+		snprintf(req, sizeof(req), "\"s%d\"", i - 1);
+		write_jail(s, name, prov, i > 0 ? req : "", "");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(cfg_set_load(s->jails, &set, &err), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (secs > 10.0)
+		fail_msg("2000 jails took %.2f s", secs);
+	assert_int_equal(set->norder, 2000);
+	assert_string_equal(set->order[0]->name, "j1999");
+	assert_string_equal(set->order[1999]->name, "j0000");
+	cfg_set_free(set);
+}
+
+static void
 jail_file_names_checked(void **state)
 {
 	static const char *const bad[] = { ".toml", "..toml", "a b.toml",
@@ -579,6 +611,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(service_conflicts_reported,
 		    scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(shared_resources_reported,
+		    scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(large_set_bounded_time,
 		    scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(jail_file_names_checked,
 		    scratch_setup, scratch_teardown),
