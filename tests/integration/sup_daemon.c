@@ -47,7 +47,7 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/nem-daemon-XXXXXX");
+	strcpy(f->dir, "/tmp/nem-supd-XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->config, sizeof(f->config), "%s/rootd.toml", f->dir);
@@ -134,7 +134,11 @@ wait_for_log(const struct fixture *f, const char *needle, uint64_t ms)
 	return false;
 }
 
-/* Runs nem-rootd -c config with stdout and stderr appended to the log. */
+/*
+ * Runs nem-rootd -c config with stdout and stderr appended to the log. As
+ * root it runs in a private mount namespace, so the mounts it makes under
+ * its run directory end with it and never reach the host.
+ */
 static void __attribute__((noreturn))
 exec_rootd(const struct fixture *f)
 {
@@ -142,6 +146,9 @@ exec_rootd(const struct fixture *f)
 
 	if (fd == -1 || dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
 		_exit(120);
+	if (geteuid() == 0 && (unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1))
+		_exit(124);
 	execl(rootd_path, "nem-rootd", "-c", f->config, (char *)NULL);
 	_exit(121);
 }
@@ -183,13 +190,13 @@ offset_of(const char *hay, const char *needle)
 static const char hosts_toml[] =
 	"[[host]]\nname = \"first\"\n"
 	"exec = [\"/bin/busybox\", \"sleep\", \"1000\"]\n"
-	"restart = \"always\"\n"
+	"restart = \"always\"\nstop_timeout = \"1s\"\n"
 	"[[host]]\nname = \"second\"\n"
 	"exec = [\"/bin/busybox\", \"sleep\", \"1000\"]\n"
-	"restart = \"always\"\n"
+	"restart = \"always\"\nstop_timeout = \"1s\"\n"
 	"[[host]]\nname = \"third\"\n"
 	"exec = [\"/bin/busybox\", \"sleep\", \"1000\"]\n"
-	"restart = \"always\"\n";
+	"restart = \"always\"\nstop_timeout = \"1s\"\n";
 
 static void
 second_instance_rejected(void **state)
@@ -257,6 +264,9 @@ closed_stdio_reopened(void **state)
 		/* Only stderr stays, on the log; 0 and 1 are closed. */
 		if (fd == -1 || dup2(fd, 2) == -1)
 			_exit(120);
+		if (unshare(CLONE_NEWNS) == -1 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+			_exit(124);
 		close(fd);
 		close(0);
 		close(1);
@@ -421,7 +431,8 @@ run_pid1_case(struct fixture *f, int sig, int want_signal,
 	    "[[host]]\nname = \"orphans\"\n"
 	    "exec = [\"/bin/busybox\", \"sh\", \"-c\", \"hostname > %s; "
 	    "i=0; while [ $i -lt 50 ]; do (/bin/busybox true &); "
-	    "i=$((i+1)); done; exec /bin/busybox sleep 1000\"]\n",
+	    "i=$((i+1)); done; exec /bin/busybox sleep 1000\"]\n"
+	    "stop_timeout = \"1s\"\n",
 	    hosts_toml, hostname_file);
 	write_config(f, extra);
 	unlink(f->log);
