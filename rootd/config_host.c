@@ -193,11 +193,9 @@ get_entries(struct cfg_ctx *ctx, const struct toml_value *root,
 			result = -1;
 			continue;
 		}
-		if (get_entry(ctx, t, e) == -1) {
+		if (get_entry(ctx, t, e) == -1)
 			result = -1;
-			continue;
-		}
-		for (size_t j = 0; j < i; j++) {
+		for (size_t j = 0; e->name != NULL && j < i; j++) {
 			if (host->hosts[j].name != NULL &&
 			    strcmp(host->hosts[j].name, e->name) == 0) {
 				cfg_err(ctx, toml_value_pos(t), "host name '%s' "

@@ -523,20 +523,19 @@ get_listen(struct cfg_ctx *ctx, const struct toml_value *root,
 			result = -1;
 			continue;
 		}
-		if (get_listen_one(ctx, t, l) == -1) {
+		if (get_listen_one(ctx, t, l) == -1)
 			result = -1;
-			continue;
-		}
 		for (size_t j = 0; j < i; j++) {
 			const struct cfg_listen *o = &jail->listen[j];
 
-			if (o->name != NULL && strcmp(o->name, l->name) == 0) {
+			if (o->name != NULL && l->name != NULL &&
+			    strcmp(o->name, l->name) == 0) {
 				cfg_err(ctx, (struct toml_pos){ l->line, l->col },
 				    "listen name '%s' is already used at line "
 				    "%u", l->name, o->line);
 				result = -1;
-			} else if (o->family == l->family &&
-			    o->port == l->port &&
+			} else if (l->family != 0 && l->port != 0 &&
+			    o->family == l->family && o->port == l->port &&
 			    memcmp(o->addr, l->addr, sizeof(l->addr)) == 0) {
 				cfg_err(ctx, (struct toml_pos){ l->line, l->col },
 				    "address %s port %u is already used at line "

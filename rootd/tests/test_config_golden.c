@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Golden tests of jail description errors: every NAME.toml in the folder
- * given as argv[1] is loaded as jail NAME, and the printed errors must
- * equal NAME.err byte for byte, positions included. Error messages are
+ * Golden tests of configuration errors: every NAME.toml in the folder
+ * given as argv[1] is loaded as jail NAME (as a host configuration when
+ * NAME starts with "host-"), and the printed errors must equal NAME.err
+ * byte for byte, positions included. Error messages are
  * part of the interface, so a change to one shows up here. With
  * CFG_GOLDEN_UPDATE=1 in the environment the .err files are rewritten.
  */
@@ -56,7 +57,9 @@ check_one(const char *file)
 	struct cfg_diags diags = { 0 };
 	char *data, *want, *got = NULL;
 	size_t len, wlen, glen = 0;
-	struct cfg_jail *jail;
+	struct cfg_jail *jail = NULL;
+	struct cfg_host *host = NULL;
+	bool loaded;
 	FILE *fp;
 	int rc = 0;
 
@@ -64,7 +67,15 @@ check_one(const char *file)
 	snprintf(path, sizeof(path), "%s/%s", golden_dir, file);
 	data = slurp(path, &len);
 	assert_non_null(data);
-	jail = cfg_jail_load_buffer(stem, file, "/etc/nem", data, len, &diags);
+	/* Files named host-*.toml are host configurations. */
+	if (strncmp(file, "host-", 5) == 0) {
+		host = cfg_host_load_buffer(file, data, len, &diags);
+		loaded = host != NULL;
+	} else {
+		jail = cfg_jail_load_buffer(stem, file, "/etc/nem", data, len,
+		    &diags);
+		loaded = jail != NULL;
+	}
 	fp = open_memstream(&got, &glen);
 	assert_non_null(fp);
 	cfg_diags_print(&diags, fp);
@@ -84,12 +95,13 @@ check_one(const char *file)
 	} else if (strcmp(want, got) != 0) {
 		print_error("%s: expected:\n%s--- got:\n%s---\n", file, want, got);
 		rc = -1;
-	} else if ((jail == NULL) != (wlen > 0)) {
+	} else if (loaded == (wlen > 0)) {
 		print_error("%s: loaded %s but expected %s\n", file,
-		    jail ? "fine" : "with errors", wlen ? "errors" : "none");
+		    loaded ? "fine" : "with errors", wlen ? "errors" : "none");
 		rc = -1;
 	}
 	cfg_jail_free(jail);
+	cfg_host_free(host);
 	cfg_diags_clear(&diags);
 	free(data);
 	free(want);
