@@ -648,3 +648,61 @@ fail:
 	close(dir_fd);
 	return -1;
 }
+
+/* Opens path as an O_PATH directory descriptor without following symlinks. */
+static int
+open_dir_nofollow(const char *path, struct nem_err *err)
+{
+	int fd = linux_openat2(AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC,
+	    0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+
+	if (fd == -1)
+		nem_err_sys(err, errno, "cannot open %s (it must be a "
+		    "directory reached without symlinks)", path);
+	return fd;
+}
+
+int
+os_mount_make_private(const char *path, struct nem_err *err)
+{
+	char proc_path[64];
+	struct statx stx;
+	int fd;
+
+	if (path == NULL || path[0] != '/')
+		return nem_err_set(err, EINVAL, "%s is not an absolute path",
+		    path ? path : "(null)");
+	fd = open_dir_nofollow(path, err);
+	if (fd == -1)
+		return -1;
+	if (statx(fd, "", AT_EMPTY_PATH, 0, &stx) == -1) {
+		nem_err_sys(err, errno, "cannot stat %s", path);
+		close(fd);
+		return -1;
+	}
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+
+	/* Only a mount point can have its own propagation type. */
+	if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+		if (mount(proc_path, proc_path, NULL, MS_BIND, NULL) == -1) {
+			nem_err_sys(err, errno, "cannot bind-mount %s onto "
+			    "itself", path);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		fd = open_dir_nofollow(path, err);
+		if (fd == -1)
+			return -1;
+		snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+	}
+	if (mount(NULL, proc_path, NULL, MS_PRIVATE | MS_REC, NULL) == -1) {
+		nem_err_sys(err, errno, "cannot make the mounts at %s private",
+		    path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
