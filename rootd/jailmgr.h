@@ -281,4 +281,21 @@ struct logfile *jm_host_log(const struct jm *jm, const char *name,
 bool jm_jail_access(const struct jm *jm, const struct chan *ch,
     const char *service, const struct cfg_access **rights);
 
+/*
+ * Finds the jail whose valid description provides service and sets
+ * *provider to its name (owned by the manager, valid until the next
+ * reload), or to NULL when no jail provides it. Returns that jail's
+ * channel when its current run has reported host.ready, or NULL while it
+ * is not ready. For service brokering.
+ */
+struct chan *jm_service_provider(const struct jm *jm, const char *service,
+    const char **provider);
+
+/*
+ * Returns the description in use by the jail that owns channel ch (owned
+ * by the manager, valid until the next reload), or NULL when ch is not a
+ * jail's channel. For host.bind.
+ */
+const struct cfg_jail *jm_chan_description(const struct chan *ch);
+
 #endif

@@ -612,3 +612,36 @@ jm_jail_access(const struct jm *jm, const struct chan *ch,
 	}
 	return false;
 }
+
+struct chan *
+jm_service_provider(const struct jm *jm, const char *service,
+    const char **provider)
+{
+	const struct jm_jail *j;
+
+	*provider = NULL;
+	TAILQ_FOREACH(j, &jm->jails, entry) {
+		if (j->cfg == NULL)
+			continue;
+		for (size_t i = 0; i < j->cfg->nprovides; i++) {
+			if (strcmp(j->cfg->provides[i].name, service) != 0)
+				continue;
+			*provider = j->name;
+			if (j->state == JM_ST_READY && j->chan != NULL)
+				return j->chan;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+const struct cfg_jail *
+jm_chan_description(const struct chan *ch)
+{
+	const struct jm_jail *j;
+
+	if (ch == NULL || chan_kind(ch) != CHAN_JAIL)
+		return NULL;
+	j = chan_owner(ch);
+	return j != NULL ? j->cfg : NULL;
+}
