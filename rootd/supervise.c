@@ -111,6 +111,7 @@ struct sup_unit {
 	struct event *timer;
 	struct nem_err start_err;	/* error of the last failed start */
 
+	bool in_exited;			/* the exited callback runs */
 	sup_done_cb stop_done;		/* completion of a pending stop */
 	void *stop_arg;
 	bool stop_requested;
@@ -404,6 +405,22 @@ plan_restart(struct sup_unit *unit, uint64_t ran_ms)
 	arm_timer(unit, unit->delay_ms);
 }
 
+/*
+ * Calls the exited callback. While it runs, the unit has no pid and no
+ * settled state, so sup_unit_start, sup_unit_stop and sup_unit_remove
+ * reject calls on it with EBUSY; a stop then would signal pid 0, the
+ * daemon's own process group.
+ */
+static void
+call_exited(struct sup_unit *unit, pid_t pid, int status)
+{
+	if (unit->ops.exited == NULL)
+		return;
+	unit->in_exited = true;
+	unit->ops.exited(unit->arg, pid, status);
+	unit->in_exited = false;
+}
+
 static void
 act_ignore(struct sup_unit *unit)
 {
@@ -460,8 +477,7 @@ act_exit(struct sup_unit *unit)
 	else
 		log_warn("%s: pid %d %s after %s", unit->name, (int)pid, what,
 		    took);
-	if (unit->ops.exited != NULL)
-		unit->ops.exited(unit->arg, pid, status);
+	call_exited(unit, pid, status);
 
 	if (unit->sup->shutting_down ||
 	    unit->policy.restart == SUP_RESTART_NEVER ||
@@ -477,6 +493,12 @@ act_exit(struct sup_unit *unit)
 static void
 send_signal(struct sup_unit *unit, int sig)
 {
+	/* kill(0) or kill(-1) would hit the daemon or every process. */
+	if (unit->pid <= 0) {
+		log_errx("%s: no process to send SIG%s to (pid %d)",
+		    unit->name, sigabbrev_np(sig), (int)unit->pid);
+		return;
+	}
 	if (kill(unit->pid, sig) == -1)
 		log_err("%s: kill pid %d with SIG%s failed", unit->name,
 		    (int)unit->pid, sigabbrev_np(sig));
@@ -566,8 +588,7 @@ act_exit_stopped(struct sup_unit *unit)
 	log_info("%s: stopped: pid %d %s after %s", unit->name, (int)pid,
 	    fmt_status(status, what, sizeof(what)),
 	    fmt_ms(now_ms() - unit->stop_began_ms, took, sizeof(took)));
-	if (unit->ops.exited != NULL)
-		unit->ops.exited(unit->arg, pid, status);
+	call_exited(unit, pid, status);
 	unit->failures = 0;
 	unit->delay_ms = 0;
 	become_down(unit);
@@ -730,9 +751,22 @@ sup_unit_add(struct sup *sup, const char *name,
 	return unit;
 }
 
+/* Rejects calls on a unit whose exited callback runs (see call_exited). */
+static int
+check_not_in_exited(const struct sup_unit *unit, struct nem_err *err)
+{
+	if (unit->in_exited)
+		return nem_err_set(err, EBUSY, "%s: the unit's exit is being "
+		    "handled; defer this call to a later loop iteration",
+		    unit->name);
+	return 0;
+}
+
 int
 sup_unit_start(struct sup_unit *unit, struct nem_err *err)
 {
+	if (check_not_in_exited(unit, err) == -1)
+		return -1;
 	if (unit->sup->shutting_down)
 		return nem_err_set(err, ECANCELED, "%s: the supervisor is "
 		    "shutting down; not starting", unit->name);
@@ -760,6 +794,8 @@ int
 sup_unit_stop(struct sup_unit *unit, sup_done_cb done, void *arg,
     struct nem_err *err)
 {
+	if (check_not_in_exited(unit, err) == -1)
+		return -1;
 	if (unit->stop_requested)
 		return nem_err_set(err, EALREADY, "%s: a stop is already in "
 		    "progress (state %s)", unit->name,
@@ -776,6 +812,8 @@ sup_unit_remove(struct sup_unit *unit, struct nem_err *err)
 {
 	struct sup *sup = unit->sup;
 
+	if (check_not_in_exited(unit, err) == -1)
+		return -1;
 	if (unit->state != SUP_ST_DOWN)
 		return nem_err_set(err, EBUSY, "%s: cannot remove a unit that "
 		    "is %s; stop it first", unit->name,

@@ -76,8 +76,9 @@ enum sup_state {
  * graceful step).
  *
  * exited: called once per exit of the process with its wait status, before
- * the restart policy is applied. It must not remove or stop the unit. May
- * be NULL.
+ * the restart policy is applied. sup_unit_start, sup_unit_stop and
+ * sup_unit_remove on the unit fail with EBUSY while it runs, so defer them.
+ * May be NULL.
  */
 struct sup_unit_ops {
 	pid_t (*start)(void *arg, struct nem_err *err);

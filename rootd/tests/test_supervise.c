@@ -766,6 +766,75 @@ start_failure_backs_off(void **state)
 	event_base_free(base);
 }
 
+/* Calls from the exited callback into its own unit are rejected. */
+struct reentry {
+	struct sup_unit *unit;
+	int stop_rc, stop_code, remove_rc, start_rc;
+	bool called;
+};
+
+static pid_t
+true_start(void *arg, struct nem_err *err)
+{
+	static const char *const argv[] = { "/bin/true", NULL };
+	struct sup_exec spec = {
+		.argv = argv,
+		.stdio = { -1, -1, -1 },
+		.channel = -1,
+	};
+
+	return sup_spawn_exec(&spec, err);
+}
+
+static void
+reentry_exited(void *arg, pid_t pid, int status)
+{
+	struct reentry *r = arg;
+	struct nem_err err;
+
+	r->called = true;
+	r->stop_rc = sup_unit_stop(r->unit, NULL, NULL, &err);
+	r->stop_code = err.code;
+	r->remove_rc = sup_unit_remove(r->unit, &err);
+	r->start_rc = sup_unit_start(r->unit, &err);
+}
+
+static void
+exited_callback_cannot_reenter(void **state)
+{
+	static const struct sup_unit_ops ops = {
+		.start = true_start,
+		.exited = reentry_exited,
+	};
+	struct event_base *base = event_base_new();
+	struct reentry r = { 0 };
+	struct sup_unit_info info;
+	struct sup_policy pol;
+	struct nem_err err;
+	struct sup *sup;
+
+	(void)state;
+	sup = sup_new(base, &err);
+	assert_non_null(sup);
+	sup_policy_defaults(&pol);
+	r.unit = sup_unit_add(sup, "reentry", &pol, &ops, &r, &err);
+	assert_non_null(r.unit);
+	assert_int_equal(sup_unit_start(r.unit, &err), 0);
+	run_until(base, &r.called, 3000);
+	assert_true(r.called);
+	assert_int_equal(r.stop_rc, -1);
+	assert_int_equal(r.stop_code, EBUSY);
+	assert_int_equal(r.remove_rc, -1);
+	assert_int_equal(r.start_rc, -1);
+	sup_unit_info(r.unit, &info);
+	assert_int_equal(info.state, SUP_ST_DOWN);
+	assert_int_equal(info.last_status, 0);
+
+	sup_shutdown(sup, NULL, NULL);
+	sup_free(sup);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -784,6 +853,7 @@ main(void)
 		cmocka_unit_test(stop_kills_after_timeout),
 		cmocka_unit_test(stop_callback_then_term_then_kill),
 		cmocka_unit_test(shutdown_in_reverse_order),
+		cmocka_unit_test(exited_callback_cannot_reenter),
 	};
 
 	log_init(LOG_DEST_STDERR, getenv("NEM_TEST_DEBUG") != NULL ?
