@@ -186,7 +186,12 @@ jm_emit(struct jm *jm, const char *kind, const char *name, const char *state,
 		w->fn(w->arg, &ev);
 }
 
-/* Writes the jail's new state to the database. Failures are logged. */
+/*
+ * Writes the jail's new state to the database, through the runtime when
+ * it keeps the records. Failures are logged and the step goes on.
+ * NOTE: a transition that cannot be recorded (a full disk) is still made;
+ * recovery at the next start then works from the last recorded state.
+ */
 static void
 record(struct jm_jail *j)
 {
@@ -194,11 +199,19 @@ record(struct jm_jail *j)
 	    "INSERT OR REPLACE INTO jm_jails "
 	    "(name, state, reason, last_status, pid, updated) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	struct jm *jm = j->jm;
 	struct nem_err err;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (db_prepare(j->jm->db, sql, &st, &err) == -1) {
+	if (jm->rt.record != NULL) {
+		if (jm->rt.record(jm->rt.arg, j->name, j->state, j->reason,
+		    &err) == -1)
+			log_errx("jail %s: record state %s: %s", j->name,
+			    jm_state_name(j->state), err.msg);
+		return;
+	}
+	if (db_prepare(jm->db, sql, &st, &err) == -1) {
 		log_errx("jail %s: record state %s: %s", j->name,
 		    jm_state_name(j->state), err.msg);
 		return;
@@ -211,7 +224,7 @@ record(struct jm_jail *j)
 	sqlite3_bind_int64(st, 6, j->since);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE) {
-		db_fail(j->jm->db, rc, "write jail state", &err);
+		db_fail(jm->db, rc, "write jail state", &err);
 		log_errx("jail %s: record state %s: %s", j->name,
 		    jm_state_name(j->state), err.msg);
 	}
@@ -350,6 +363,21 @@ act_ignore(struct jm_jail *j)
 {
 }
 
+/* Frees the jail's tree, if it has one. Failures are logged. */
+static void
+free_tree(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+	struct nem_err err;
+
+	if (j->handle == NULL)
+		return;
+	if (jm->rt.free(jm->rt.arg, j->handle, &err) == -1)
+		log_errx("jail %s: free: %s; the next start or daemon restart "
+		    "retries the cleanup", j->name, err.msg);
+	j->handle = NULL;
+}
+
 /* The supervisor unit of a jail: callbacks. */
 
 /*
@@ -363,6 +391,8 @@ static void
 on_chan_grace(evutil_socket_t fd, short what, void *arg)
 {
 	struct jm_jail *j = arg;
+	struct timeval tv;
+	uint64_t ms = j->cfg->policy.stop_timeout_ms;
 
 	if (j->pid <= 0 || j->state == JM_ST_STOPPING)
 		return;
@@ -370,8 +400,19 @@ on_chan_grace(evutil_socket_t fd, short what, void *arg)
 	/*
 	 * j->pid is a child that the supervisor has not reaped yet (its
 	 * exit callback clears j->pid and cancels this timer), so the
-	 * signal cannot reach a recycled pid.
+	 * signal cannot reach a recycled pid. A jail's root process is the
+	 * init of its PID namespace and ignores SIGTERM unless it handles
+	 * it, hence SIGKILL after the stop timeout.
 	 */
+	if (j->chan_term_sent) {
+		log_warn("jail %s: root process %d still runs %" PRIu64 " ms "
+		    "after SIGTERM; sending SIGKILL", j->name, (int)j->pid,
+		    ms);
+		if (kill(j->pid, SIGKILL) == -1)
+			log_err("jail %s: SIGKILL to pid %d", j->name,
+			    (int)j->pid);
+		return;
+	}
 	log_warn("jail %s: channel closed while the root process %d runs; "
 	    "sending SIGTERM, the restart policy decides what follows",
 	    j->name, (int)j->pid);
@@ -379,6 +420,11 @@ on_chan_grace(evutil_socket_t fd, short what, void *arg)
 	    (int)j->pid);
 	if (kill(j->pid, SIGTERM) == -1)
 		log_err("jail %s: SIGTERM to pid %d", j->name, (int)j->pid);
+	j->chan_term_sent = true;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (evtimer_add(j->chan_grace, &tv) == -1)
+		log_errx("jail %s: cannot schedule SIGKILL", j->name);
 }
 
 static void
@@ -389,11 +435,26 @@ on_chan_close(struct chan *ch, const struct nem_err *why, void *arg)
 
 	if (j->chan != ch || j->pid <= 0 || j->state == JM_ST_STOPPING)
 		return;
+	j->chan_term_sent = false;
 	if (evtimer_add(j->chan_grace, &grace) == -1)
 		log_errx("jail %s: cannot schedule the channel close check",
 		    j->name);
 }
 
+/* Counts a failed start; after JM_FAIL_LIMIT in a row the jail gives up. */
+static void
+start_failed(struct jm_jail *j, const struct nem_err *err)
+{
+	snprintf(j->start_err, sizeof(j->start_err), "%.200s", err->msg);
+	if (++j->fails >= JM_FAIL_LIMIT && j->state != JM_ST_STOPPING)
+		defer(j, JM_EV_GIVEUP);
+}
+
+/*
+ * Starts one run of the root process. Every run gets a fresh tree: the
+ * first run's tree is made by allocate_and_spawn, the tree of each
+ * restart here, because the runtime starts one process per allocation.
+ */
 static pid_t
 jail_unit_start(void *arg, struct nem_err *err)
 {
@@ -404,12 +465,24 @@ jail_unit_start(void *arg, struct nem_err *err)
 	int child_fd;
 	pid_t pid;
 
+	if (j->handle == NULL) {
+		j->handle = jm->rt.alloc(jm->rt.arg, j->cfg, err);
+		if (j->handle == NULL) {
+			logfile_note(j->log, "rootd: allocation failed: %s",
+			    err->msg);
+			start_failed(j, err);
+			return -1;
+		}
+	}
+
 	/* The channel of the previous run, if any, ends here. */
 	chan_free(j->chan);
 	j->chan = chan_open(jm->base, CHAN_JAIL, j->name, jm->handlers,
 	    jm->nhandlers, &child_fd, err);
-	if (j->chan == NULL)
+	if (j->chan == NULL) {
+		start_failed(j, err);
 		return -1;
+	}
 	chan_set_owner(j->chan, j);
 	chan_set_close_cb(j->chan, on_chan_close, j);
 
@@ -422,10 +495,14 @@ jail_unit_start(void *arg, struct nem_err *err)
 		logfile_note(j->log, "rootd: start failed: %s", err->msg);
 		chan_free(j->chan);
 		j->chan = NULL;
+		free_tree(j);
+		start_failed(j, err);
 		return -1;
 	}
 	j->pid = pid;
+	j->start_err[0] = '\0';
 	j->run_started_ms = jm_now_ms();
+	jm_pid_remember(jm, j->dir, pid);
 	logfile_note(j->log, "rootd: started root process %d", (int)pid);
 	return pid;
 }
@@ -460,11 +537,17 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	j->last_status = status;
 	j->pid = 0;
 	evtimer_del(j->chan_grace);
+	jm_pid_forget(jm, j->dir);
 	if (jm->rt.exited != NULL)
 		jm->rt.exited(jm->rt.arg, j->handle, pid);
 	logfile_note(j->log, "rootd: root process %d %s", (int)pid, desc);
+	chan_free(j->chan);
+	j->chan = NULL;
 	if (j->state == JM_ST_STOPPING)
 		return;
+
+	/* A restart builds a fresh tree; this run's tree goes now. */
+	free_tree(j);
 
 	if (jm_now_ms() - j->run_started_ms >= j->cfg->policy.restart_reset_ms)
 		j->fails = 0;
@@ -550,13 +633,7 @@ free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
 		j->unit = NULL;
 	chan_free(j->chan);
 	j->chan = NULL;
-	if (j->handle != NULL) {
-		if (jm->rt.free(jm->rt.arg, j->handle, &err) == -1)
-			log_errx("jail %s: free: %s; the next start or "
-			    "daemon restart retries the cleanup", j->name,
-			    err.msg);
-		j->handle = NULL;
-	}
+	free_tree(j);
 	if (final == JM_ST_FAILED)
 		set_state(j, JM_ST_FAILED, "%s", reason);
 	else
@@ -613,7 +690,6 @@ allocate_and_spawn(struct jm_jail *j)
 
 	/* A failed start is retried by the restart policy, unless it has
 	 * none, in which case the unit is down now. */
-	j->fails++;
 	sup_unit_info(j->unit, &info);
 	if (info.state == SUP_ST_DOWN) {
 		char reason[JM_REASON_MAX];
@@ -765,9 +841,13 @@ act_giveup(struct jm_jail *j)
 	/* The unit waits for its restart timer: stopping it is immediate. */
 	if (sup_unit_stop(j->unit, NULL, NULL, &err) == -1)
 		log_debug("jail %s: %s", j->name, err.msg);
-	snprintf(reason, sizeof(reason), "root process failed %u times in a "
-	    "row, last %s", j->fails,
-	    fmt_status(j->last_status, desc, sizeof(desc)));
+	if (j->start_err[0] != '\0')
+		snprintf(reason, sizeof(reason), "root process failed %u times "
+		    "in a row, last start: %.160s", j->fails, j->start_err);
+	else
+		snprintf(reason, sizeof(reason), "root process failed %u times "
+		    "in a row, last %s", j->fails,
+		    fmt_status(j->last_status, desc, sizeof(desc)));
 	add_log_tail(j, reason, sizeof(reason));
 	free_and_settle(j, JM_ST_FAILED, reason);
 }
@@ -853,6 +933,125 @@ jm_channel_handle(struct jm *jm, const struct chan_handler *h,
 	v[jm->nhandlers++] = *h;
 	jm->handlers = v;
 	return 0;
+}
+
+/*
+ * Root processes of the previous daemon. A daemon killed with SIGKILL
+ * leaves its jails' root processes running, and their mount namespaces
+ * keep loop devices busy, so the next daemon ends them before recovery.
+ * Each process is remembered with its start time (field 22 of
+ * /proc/PID/stat), so a recycled pid is never signalled.
+ */
+
+/* Reads the start time of pid in clock ticks; returns 0 when unknown. */
+static unsigned long long
+proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+
+	/* The command name may contain spaces; fields follow the last ')'.
+	 * After it come state (field 3) up to starttime (field 22). */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	p++;
+	for (int field = 3; field <= 22 && p != NULL; field++) {
+		while (*p == ' ')
+			p++;
+		if (field == 22) {
+			start = strtoull(p, NULL, 10);
+			break;
+		}
+		p = strchr(p, ' ');
+	}
+	return start;
+}
+
+void
+jm_pid_remember(struct jm *jm, const char *key, pid_t pid)
+{
+	struct nem_err err;
+	sqlite3_stmt *st;
+
+	if (db_prepare(jm->db, "INSERT OR REPLACE INTO jm_pids (key, pid, "
+	    "start_time) VALUES (?1, ?2, ?3)", &st, &err) == -1) {
+		log_errx("%s: remember pid %d: %s", key, (int)pid, err.msg);
+		return;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, pid);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)proc_start_time(pid));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_errx("%s: remember pid %d: %s", key, (int)pid,
+		    sqlite3_errmsg(db_sqlite(jm->db)));
+	sqlite3_finalize(st);
+}
+
+void
+jm_pid_forget(struct jm *jm, const char *key)
+{
+	struct nem_err err;
+	sqlite3_stmt *st;
+
+	if (db_prepare(jm->db, "DELETE FROM jm_pids WHERE key = ?1", &st,
+	    &err) == -1) {
+		log_errx("%s: forget pid: %s", key, err.msg);
+		return;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_errx("%s: forget pid: %s", key,
+		    sqlite3_errmsg(db_sqlite(jm->db)));
+	sqlite3_finalize(st);
+}
+
+void
+jm_pid_reap_stale(struct jm *jm)
+{
+	struct nem_err err;
+	sqlite3_stmt *st;
+
+	if (db_prepare(jm->db, "SELECT key, pid, start_time FROM jm_pids",
+	    &st, &err) == -1) {
+		log_errx("read remembered pids: %s", err.msg);
+		return;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		pid_t pid = (pid_t)sqlite3_column_int64(st, 1);
+		unsigned long long start =
+		    (unsigned long long)sqlite3_column_int64(st, 2);
+
+		if (pid <= 1 || start == 0 || proc_start_time(pid) != start)
+			continue;
+		log_warn("%s: pid %d of the previous daemon still runs; "
+		    "sending SIGKILL", key, (int)pid);
+		if (kill(pid, SIGKILL) == -1) {
+			log_err("%s: SIGKILL to pid %d", key, (int)pid);
+			continue;
+		}
+
+		/* It is not our child: wait for it to vanish, at most 5 s. */
+		for (int i = 0; i < 500 && proc_start_time(pid) == start; i++)
+			usleep(10000);
+	}
+	sqlite3_finalize(st);
+	if (db_exec(jm->db, "DELETE FROM jm_pids", &err) == -1)
+		log_errx("clear remembered pids: %s", err.msg);
 }
 
 /* Records. */
@@ -973,8 +1172,8 @@ jm_jail_destroy(struct jm_jail *j)
 	struct nem_err err;
 	sqlite3_stmt *st;
 
-	if (db_prepare(jm->db, "DELETE FROM jm_jails WHERE name = ?1", &st,
-	    &err) == 0) {
+	if (jm->rt.record == NULL && db_prepare(jm->db,
+	    "DELETE FROM jm_jails WHERE name = ?1", &st, &err) == 0) {
 		sqlite3_bind_text(st, 1, j->name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			log_errx("jail %s: delete record: %s", j->name,
@@ -1045,7 +1244,7 @@ jm_new(const struct jm_params *p, struct nem_err *err)
 	}
 
 	/*
-	 * NOTE: the table is created here rather than as a numbered
+	 * NOTE: the tables are created here rather than as a numbered
 	 * migration in db.c, because it is private to this module; a later
 	 * change of its columns needs a migration there.
 	 */
@@ -1056,7 +1255,11 @@ jm_new(const struct jm_params *p, struct nem_err *err)
 	    " reason TEXT NOT NULL DEFAULT '',"
 	    " last_status INTEGER NOT NULL DEFAULT -1,"
 	    " pid INTEGER NOT NULL DEFAULT 0,"
-	    " updated INTEGER NOT NULL)", err) == -1) {
+	    " updated INTEGER NOT NULL);"
+	    "CREATE TABLE IF NOT EXISTS jm_pids ("
+	    " key TEXT PRIMARY KEY,"
+	    " pid INTEGER NOT NULL,"
+	    " start_time INTEGER NOT NULL)", err) == -1) {
 		nem_err_prefix(err, "create the jail table");
 		goto fail;
 	}

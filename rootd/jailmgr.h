@@ -72,8 +72,12 @@ enum jm_state {
  * keeps for it (a pidfd). May be NULL.
  * free: unmounts and detaches what alloc made and frees handle, also on
  * failure; returns 0 or -1 with err (the manager logs it and goes on).
- * recover: before any jail starts, cleans up or re-adopts what a previous
- * daemon left; returns 0 or -1 with err (logged, not fatal). May be NULL.
+ * recover: before any jail starts, cleans up what a previous daemon left;
+ * wanted lists the jails with a valid description, whose records are
+ * kept. Returns 0 or -1 with err (logged, not fatal). May be NULL.
+ * record: stores a lifecycle transition of the jail name in the state
+ * database; returns 0 or -1 with err. May be NULL: the manager then keeps
+ * its own table, jm_jails.
  */
 struct jm_runtime {
 	void *(*alloc)(void *arg, const struct cfg_jail *jail,
@@ -83,9 +87,20 @@ struct jm_runtime {
 	    struct nem_err *err);
 	void (*exited)(void *arg, void *handle, pid_t pid);
 	int (*free)(void *arg, void *handle, struct nem_err *err);
-	int (*recover)(void *arg, struct nem_err *err);
+	int (*recover)(void *arg, const char *const *wanted, size_t nwanted,
+	    struct nem_err *err);
+	int (*record)(void *arg, const char *name, enum jm_state state,
+	    const char *reason, struct nem_err *err);
 	void *arg;
 };
+
+struct jail_runtime;
+
+/*
+ * Fills *out with callbacks that run jails through the jail runtime jrt
+ * (jail.h), which must outlive the manager.
+ */
+void jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out);
 
 /* What jm_new needs; the pointers must outlive the manager. */
 struct jm_params {
@@ -257,6 +272,15 @@ struct logfile *jm_jail_log(const struct jm *jm, const char *name,
  */
 bool jm_volume_in_use(const struct jm *jm, const char *volume,
     const char **user);
+
+/*
+ * Fills *out with a malloc'ed array (free()) of the valid descriptions in
+ * use, *count entries, NULL when none; the descriptions stay owned by the
+ * manager and are valid until the next reload. Returns 0, or -1 with err
+ * ENOMEM.
+ */
+int jm_jail_descriptions(const struct jm *jm, const struct cfg_jail ***out,
+    size_t *count, struct nem_err *err);
 
 /* Fills a malloc'ed snapshot of every unjailed host, in configuration
  * order. Returns 0, or -1 with err ENOMEM. */

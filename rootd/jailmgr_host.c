@@ -92,6 +92,7 @@ host_unit_start(void *arg, struct nem_err *err)
 		return -1;
 	}
 	logfile_note(h->log, "rootd: started pid %d", (int)pid);
+	jm_pid_remember(jm, logfile_path(h->log), pid);
 	jm_emit(jm, "host", h->entry->name, "running", "");
 	return pid;
 }
@@ -119,6 +120,7 @@ host_unit_exited(void *arg, pid_t pid, int status)
 		logfile_note(h->log, "rootd: pid %d killed by signal %d",
 		    (int)pid, WTERMSIG(status));
 	h->ready = false;
+	jm_pid_forget(h->jm, logfile_path(h->log));
 	jm_emit(h->jm, "host", h->entry->name, "exited", "");
 }
 

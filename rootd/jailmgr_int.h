@@ -58,7 +58,9 @@ struct jm_jail {
 	int64_t since;
 	int last_status;		/* -1: no exit yet */
 	pid_t pid;			/* running root process, 0 when none */
-	unsigned fails;			/* failed runs in a row */
+	unsigned fails;			/* failed runs or starts in a row */
+	char start_err[JM_REASON_MAX];	/* error of the last failed start,
+					   "" when the last run started */
 	uint64_t run_started_ms;	/* monotonic start of the current run */
 
 	void *handle;			/* runtime handle while allocated */
@@ -68,6 +70,7 @@ struct jm_jail {
 
 	struct event *defer;		/* delivers deferred_ev */
 	struct event *chan_grace;	/* SIGTERM after a channel close */
+	bool chan_term_sent;		/* chan_grace sent SIGTERM already */
 	enum jm_event_kind deferred_ev;
 	TAILQ_HEAD(, jm_stop_waiter) waiters;
 };
@@ -130,6 +133,9 @@ void jm_policy_from_cfg(const struct cfg_policy *in, struct sup_policy *out);
 int jm_open_log(struct jm *jm, const char *dir, const char *file,
     struct logfile **out, struct nem_err *err);
 int jm_handlers_install(struct jm *jm);
+void jm_pid_remember(struct jm *jm, const char *key, pid_t pid);
+void jm_pid_forget(struct jm *jm, const char *key);
+void jm_pid_reap_stale(struct jm *jm);
 
 /* jailmgr_set.c */
 void jm_shutdown_step(struct jm *jm);

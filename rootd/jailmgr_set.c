@@ -173,14 +173,36 @@ jm_start(struct jm *jm, struct nem_err *err)
 {
 	struct cfg_set *set;
 	struct nem_err rerr;
+	const char **wanted;
+	size_t nwanted = 0;
 
-	if (jm->rt.recover != NULL && jm->rt.recover(jm->rt.arg, &rerr) == -1)
-		log_errx("recovery: %s; starting anyway", rerr.msg);
-	note_previous_run(jm);
-	if (jm_hosts_start(jm, err) == -1)
-		return -1;
 	if (cfg_set_load(jm->host->jails_dir, &set, err) == -1)
 		return -1;
+
+	/* Recovery runs before anything starts and keeps the records of
+	 * the jails that still have a valid description. Root processes
+	 * that outlived the previous daemon hold mounts: end them first. */
+	jm_pid_reap_stale(jm);
+	wanted = calloc(set->njails + 1, sizeof(*wanted));
+	if (wanted == NULL) {
+		cfg_set_free(set);
+		return nem_err_sys(err, ENOMEM, "start jails");
+	}
+	for (size_t i = 0; i < set->njails; i++) {
+		if (set->jails[i].startable)
+			wanted[nwanted++] = set->jails[i].name;
+	}
+	if (jm->rt.recover != NULL && jm->rt.recover(jm->rt.arg, wanted,
+	    nwanted, &rerr) == -1)
+		log_errx("recovery: %s; starting anyway", rerr.msg);
+	free(wanted);
+	if (jm->rt.record == NULL)
+		note_previous_run(jm);
+
+	if (jm_hosts_start(jm, err) == -1) {
+		cfg_set_free(set);
+		return -1;
+	}
 	apply_set(jm, set);
 	cfg_set_free(set);
 	return 0;
@@ -591,6 +613,29 @@ jm_volume_in_use(const struct jm *jm, const char *volume, const char **user)
 		}
 	}
 	return false;
+}
+
+int
+jm_jail_descriptions(const struct jm *jm, const struct cfg_jail ***out,
+    size_t *count, struct nem_err *err)
+{
+	const struct jm_jail *j;
+	size_t n = 0;
+
+	*out = NULL;
+	*count = 0;
+	TAILQ_FOREACH(j, &jm->jails, entry)
+		n++;
+	if (n == 0)
+		return 0;
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return nem_err_sys(err, ENOMEM, "list jail descriptions");
+	TAILQ_FOREACH(j, &jm->jails, entry) {
+		if (j->cfg != NULL)
+			(*out)[(*count)++] = j->cfg;
+	}
+	return 0;
 }
 
 bool

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Control connections and the daemon service. Each accepted connection is
+ * a libnem connection with the default bounds, served by one shared mux;
+ * a client that breaks the protocol loses its connection and nothing else.
+ * Request bodies are checked with the helpers below, so every handler
+ * rejects a bad field with NEM_E_INVALID and a message that names it.
+ */
+#include "control_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nem/log.h>
+#include <nem/proto.h>
+
+#include "ctlsock.h"
+#include "jailmgr.h"
+#include "names.h"
+#include "store.h"
+
+int
+control_parse(struct nem_txn *t, const struct nem_msg *msg,
+    struct control_req *req)
+{
+	struct nem_err err;
+
+	req->empty = msg->body_len == 0;
+	if (req->empty) {
+		bson_init(&req->doc);
+		return 0;
+	}
+	if (nem_msg_body_bson(msg, &req->doc, &err) == -1) {
+		nem_txn_fail(t, NEM_E_INVALID, err.msg, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fail_field(struct nem_txn *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+fail_field(struct nem_txn *t, const char *fmt, ...)
+{
+	char reason[NEM_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	nem_txn_fail(t, NEM_E_INVALID, reason, NULL);
+	return -1;
+}
+
+int
+control_get_str(struct nem_txn *t, struct control_req *req,
+    const char *field, bool required, bool is_name, const char **out)
+{
+	bson_iter_t it;
+	uint32_t len;
+	const char *s;
+	struct nem_err err;
+
+	*out = NULL;
+	if (req->empty || !bson_iter_init_find(&it, &req->doc, field)) {
+		if (required)
+			return fail_field(t, "field \"%s\" is missing; it is "
+			    "required", field);
+		return 0;
+	}
+	if (!BSON_ITER_HOLDS_UTF8(&it))
+		return fail_field(t, "field \"%s\" must be a string", field);
+	s = bson_iter_utf8(&it, &len);
+	if (memchr(s, '\0', len) != NULL)
+		return fail_field(t, "field \"%s\" contains a NUL byte", field);
+	if (is_name && name_check(field, s, &err) == -1)
+		return fail_field(t, "field \"%s\": %s", field, err.msg);
+	*out = s;
+	return 0;
+}
+
+int
+control_get_bool(struct nem_txn *t, struct control_req *req,
+    const char *field, bool *out)
+{
+	bson_iter_t it;
+
+	if (req->empty || !bson_iter_init_find(&it, &req->doc, field))
+		return 0;
+	if (!BSON_ITER_HOLDS_BOOL(&it))
+		return fail_field(t, "field \"%s\" must be a boolean", field);
+	*out = bson_iter_bool(&it);
+	return 0;
+}
+
+int
+control_get_u64(struct nem_txn *t, struct control_req *req,
+    const char *field, uint64_t *out)
+{
+	bson_iter_t it;
+	int64_t v;
+
+	if (req->empty || !bson_iter_init_find(&it, &req->doc, field))
+		return 0;
+	if (BSON_ITER_HOLDS_INT32(&it))
+		v = bson_iter_int32(&it);
+	else if (BSON_ITER_HOLDS_INT64(&it))
+		v = bson_iter_int64(&it);
+	else
+		return fail_field(t, "field \"%s\" must be an integer", field);
+	if (v < 0)
+		return fail_field(t, "field \"%s\" is %lld; it must not be "
+		    "negative", field, (long long)v);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+void
+control_reply(struct nem_txn *t, const bson_t *doc, bool more)
+{
+	struct nem_send s = NEM_SEND_INIT;
+	struct nem_err err;
+
+	s.body = bson_get_data(doc);
+	s.body_len = doc->len;
+	s.more = more;
+	if (nem_txn_reply(t, &s, &err) == -1 && err.code != ECANCELED &&
+	    err.code != ENOTCONN)
+		log_errx("control: reply: %s", err.msg);
+}
+
+void
+control_reply_ok(struct nem_txn *t)
+{
+	struct nem_send s = NEM_SEND_INIT;
+
+	nem_txn_reply(t, &s, NULL);
+}
+
+void
+control_fail(struct nem_txn *t, const struct nem_err *e)
+{
+	nem_txn_fail(t, nem_code_from_errno(e->code), e->msg, NULL);
+}
+
+/* daemon service */
+
+static void
+on_daemon_info(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct control *ctl = arg;
+	struct control_req req;
+	bson_t doc = BSON_INITIALIZER;
+	size_t jails, ready, failed, hosts;
+
+	if (control_parse(t, msg, &req) == -1)
+		return;
+	jm_counts(ctl->p.jm, &jails, &ready, &failed, &hosts);
+	BSON_APPEND_UTF8(&doc, "name", "nem-rootd");
+	BSON_APPEND_UTF8(&doc, "version", ctl->p.version);
+	BSON_APPEND_INT64(&doc, "pid", (int64_t)getpid());
+	BSON_APPEND_INT64(&doc, "uptime_s",
+	    (int64_t)(time(NULL) - ctl->started));
+	BSON_APPEND_INT64(&doc, "jails", (int64_t)jails);
+	BSON_APPEND_INT64(&doc, "jails_ready", (int64_t)ready);
+	BSON_APPEND_INT64(&doc, "jails_failed", (int64_t)failed);
+	BSON_APPEND_INT64(&doc, "hosts", (int64_t)hosts);
+	BSON_APPEND_INT64(&doc, "clients", (int64_t)ctl->nclients);
+	control_reply(t, &doc, false);
+	bson_destroy(&doc);
+}
+
+static void
+on_daemon_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct control *ctl = arg;
+
+	log_info("control: daemon.stop requested by %s",
+	    nem_conn_peer(nem_txn_conn(t)));
+	control_reply_ok(t);
+	if (ctl->p.stop != NULL)
+		ctl->p.stop(ctl->p.stop_arg);
+}
+
+/* connections */
+
+static void
+client_free(struct control_client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	TAILQ_REMOVE(&ctl->clients, cl, entry);
+	ctl->nclients--;
+	nem_conn_free(cl->conn);
+	free(cl);
+}
+
+static void
+on_client_close(struct nem_conn *c, const struct nem_err *why, void *arg)
+{
+	struct control_client *cl = arg;
+
+	if (why != NULL && why->code != 0 && why->code != ECONNRESET &&
+	    why->code != EPIPE)
+		log_info("%s: closed: %s", nem_conn_peer(c), why->msg);
+	else
+		log_debug("%s: closed", nem_conn_peer(c));
+	client_free(cl);
+}
+
+void
+control_accept(void *arg, int fd, const struct ctl_peer *peer)
+{
+	struct control *ctl = arg;
+	struct control_client *cl;
+	struct nem_err err;
+
+	if (ctl->nclients >= CONTROL_MAX_CLIENTS) {
+		log_warn("control: rejecting the connection of pid %d: %d "
+		    "clients are connected, the maximum", (int)peer->pid,
+		    CONTROL_MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		log_errx("control: out of memory; closing the connection of "
+		    "pid %d", (int)peer->pid);
+		close(fd);
+		return;
+	}
+	cl->ctl = ctl;
+	cl->conn = nem_conn_new(ctl->p.base, fd, NULL, ctl->mux, &err);
+	if (cl->conn == NULL) {
+		log_errx("control: %s", err.msg);
+		free(cl);
+		return;
+	}
+	nem_conn_set_peer(cl->conn, "control pid %d", (int)peer->pid);
+	nem_conn_set_close_cb(cl->conn, on_client_close, cl);
+	nem_conn_set_data(cl->conn, cl);
+	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
+	ctl->nclients++;
+	log_debug("control: connection from pid %d", (int)peer->pid);
+}
+
+struct control *
+control_new(const struct control_params *p, struct nem_err *err)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+
+	if (ctl == NULL) {
+		nem_err_sys(err, ENOMEM, "control plane");
+		return NULL;
+	}
+	ctl->p = *p;
+	if (ctl->p.version == NULL)
+		ctl->p.version = "unknown";
+	ctl->started = time(NULL);
+	TAILQ_INIT(&ctl->clients);
+	ctl->mux = nem_mux_new(err);
+	if (ctl->mux == NULL ||
+	    nem_mux_add(ctl->mux, NEM_SVC_DAEMON, NEM_DAEMON_INFO,
+	    on_daemon_info, ctl, err) == -1 ||
+	    nem_mux_add(ctl->mux, NEM_SVC_DAEMON, NEM_DAEMON_STOP,
+	    on_daemon_stop, ctl, err) == -1 ||
+	    control_image_register(ctl, err) == -1 ||
+	    control_jail_register(ctl, err) == -1 ||
+	    control_volume_register(ctl, err) == -1 ||
+	    control_misc_register(ctl, err) == -1) {
+		nem_err_prefix(err, "control plane");
+		control_free(ctl);
+		return NULL;
+	}
+	return ctl;
+}
+
+void
+control_free(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	while (!TAILQ_EMPTY(&ctl->clients))
+		client_free(TAILQ_FIRST(&ctl->clients));
+	nem_mux_free(ctl->mux);
+	free(ctl);
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Private helpers of the control plane, shared by control.c (connections,
+ * daemon service, request and reply helpers) and one file per service:
+ * control_image.c, control_jail.c, control_volume.c and control_misc.c
+ * (hostproc and event).
+ */
+#ifndef ROOTD_CONTROL_INT_H
+#define ROOTD_CONTROL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <bson/bson.h>
+
+#include <nem/conn.h>
+#include <nem/err.h>
+#include <nem/frame.h>
+
+#include "control.h"
+
+struct control_client {
+	TAILQ_ENTRY(control_client) entry;
+	struct control *ctl;
+	struct nem_conn *conn;
+};
+
+struct control {
+	struct control_params p;
+	struct nem_mux *mux;
+	TAILQ_HEAD(, control_client) clients;
+	size_t nclients;
+	time_t started;
+};
+
+/*
+ * A parsed request body. When parsing fails the request has already been
+ * answered with an error naming the field, and the handler just returns.
+ */
+struct control_req {
+	bson_t doc;			/* read-only view of the body */
+	bool empty;			/* no body at all */
+};
+
+/*
+ * Checks the body of msg: empty (an empty document) or one BSON document.
+ * Returns 0, or -1 after failing t with NEM_E_INVALID.
+ */
+int control_parse(struct nem_txn *t, const struct nem_msg *msg,
+    struct control_req *req);
+
+/*
+ * Reads the UTF-8 string field into *out (pointing into the body). A
+ * missing field is an error when required, else *out is NULL. Checks the
+ * name rule when is_name. Returns 0, or -1 after failing t with
+ * NEM_E_INVALID and a message naming the field.
+ */
+int control_get_str(struct nem_txn *t, struct control_req *req,
+    const char *field, bool required, bool is_name, const char **out);
+
+/* Reads an optional boolean (*out unchanged when absent). Returns as
+ * control_get_str. */
+int control_get_bool(struct nem_txn *t, struct control_req *req,
+    const char *field, bool *out);
+
+/* Reads an optional non-negative integer (int32 or int64). */
+int control_get_u64(struct nem_txn *t, struct control_req *req,
+    const char *field, uint64_t *out);
+
+/* Sends doc as the final reply (or a CONTINUE one when more). */
+void control_reply(struct nem_txn *t, const bson_t *doc, bool more);
+
+/* Sends an empty final reply. */
+void control_reply_ok(struct nem_txn *t);
+
+/* Fails t with the code for e->code and e->msg as reason. */
+void control_fail(struct nem_txn *t, const struct nem_err *e);
+
+struct logfile;
+
+/*
+ * Streams the tail of log (the request's "bytes", default 64 KiB) as
+ * CONTINUE replies carrying {data: binary}, then ends, or with the
+ * request's "follow" keeps sending each new chunk until the client
+ * cancels or the owner (kind "jail" or "host", name) is removed.
+ */
+void control_send_log(struct control *ctl, struct nem_txn *t,
+    struct control_req *req, struct logfile *log, const char *kind,
+    const char *name);
+
+/* Registration of each service's handlers into the mux. */
+int control_image_register(struct control *ctl, struct nem_err *err);
+int control_jail_register(struct control *ctl, struct nem_err *err);
+int control_volume_register(struct control *ctl, struct nem_err *err);
+int control_misc_register(struct control *ctl, struct nem_err *err);
+
+#endif
