@@ -650,6 +650,9 @@ injected_failures(void **state)
 	/* A corrupt second image fails after the first one is mounted. */
 	snprintf(path, sizeof(path), "%s/stage2", f->dir);
 	stage_tree(path);
+	/* Other content, so the image does not share base's file. */
+	snprintf(toml, sizeof(toml), "%s/etc/variant", path);
+	write_file(toml, "corrupt\n");
 	snprintf(toml, sizeof(toml), "%s/corrupt.squashfs", f->dir);
 	assert_int_equal(fixture_run((char *[]){ "mksquashfs", path, toml,
 	    "-quiet", "-noappend", "-all-root", NULL }), 0);
@@ -791,6 +794,37 @@ crash_recovery(void **state)
 	}
 	open_runtime(f);
 	cfg_jail_free(cfg);
+}
+
+static void
+recover_unrecorded_leftovers(void **state)
+{
+	struct rt_fixture *f = *state;
+	char path[PATH_MAX], stray[PATH_MAX];
+	struct nem_err err;
+
+	/* A mount, a loop device and an md image that no record explains. */
+	snprintf(path, sizeof(path), "%s/jails/ghost", f->run);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/jails/ghost/md", f->run);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(stray, sizeof(stray), "%s/jails/ghost/md/0.img", f->run);
+	assert_int_equal(fixture_run((char *[]){ "truncate", "-s", "8M", stray,
+	    NULL }), 0);
+	assert_int_equal(fixture_run((char *[]){ "losetup", "-f", stray,
+	    NULL }), 0);
+	snprintf(path, sizeof(path), "%s/jails/ghost/root", f->run);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(mount("tmpfs", path, "tmpfs", 0, "size=1m"), 0);
+	assert_int_equal(count_run_mounts(f), 1);
+	assert_int_equal(count_loops(f), 1);
+
+	assert_ok(jail_recover(f->rt, NULL, 0, &err), err);
+	assert_int_equal(count_run_mounts(f), 0);
+	assert_int_equal(count_loops(f), 0);
+	assert_int_equal(access(stray, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/jails/ghost", f->run);
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 /* Swaps pool/x and pool/x.alt until killed. */
@@ -975,6 +1009,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(crash_recovery, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(recover_unrecorded_leftovers,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(symlink_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(volumes, setup, teardown),
 	};
