@@ -278,8 +278,8 @@ dest_within(const char *dest, const char *dir)
 
 /*
  * Returns the index of the last mount (not a file) whose destination
- * holds the file of mount fi: the file is copied right after it, so no
- * later mount hides the copy.
+ * contains the file of mount fi. The file is copied right after that
+ * mount, so no later mount hides the copy.
  */
 static size_t
 file_holder(const struct cfg_jail *cfg, size_t fi)

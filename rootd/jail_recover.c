@@ -8,9 +8,9 @@
  * state_dir, leftover ephemeral md images and folders). Every cleanup is
  * logged. Persistent volumes, shared directories and images are kept.
  *
- * NOTE: a root process that outlived the crashed daemon is not killed; its
- * mount namespace keeps its devices busy until it exits, and then the
- * kernel frees them (loop devices are attached with autoclear).
+ * NOTE: a root process that outlived the crashed daemon is not killed.
+ * Its mount namespace keeps its devices busy until it exits, and then the
+ * kernel frees them, because loop devices are attached with autoclear.
  */
 #include "jail_int.h"
 
@@ -208,7 +208,7 @@ recover_md_files(struct recovery *rec, const struct res_row *rows, size_t n)
 	}
 }
 
-/* Unmounts and forgets the recorded shared image mounts. */
+/* Unmounts the recorded shared image mounts and deletes their rows. */
 static void
 recover_images(struct recovery *rec)
 {
