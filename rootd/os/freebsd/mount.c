@@ -516,3 +516,23 @@ os_unmount_under(const char *prefix, struct nem_err *err)
 		    n, prefix);
 	return 0;
 }
+
+/*
+ * FreeBSD has no mount propagation between jails or other processes, so
+ * there is nothing to make private; the directory is only checked.
+ */
+int
+os_mount_make_private(const char *path, struct nem_err *err)
+{
+	struct stat st;
+
+	if (path == NULL || path[0] != '/')
+		return nem_err_set(err, EINVAL, "%s is not an absolute path",
+		    path ? path : "(null)");
+	if (lstat(path, &st) == -1)
+		return nem_err_sys(err, errno, "cannot stat %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return nem_err_set(err, ENOTDIR, "%s is not a directory; "
+		    "remove it so the folder can be created", path);
+	return 0;
+}
