@@ -2,8 +2,8 @@
 /*
  * The control plane of nem-rootd: the NEM services offered on the control
  * socket (daemon, imghost, jail, volume, hostproc, event). ctlsock.c
- * accepts only root peers and hands each connection here; every request is
- * validated field by field and answered with a reply document or an error
+ * accepts only root peers and hands each connection here. Every request
+ * is validated field by field and gets a reply document or an error
  * naming the field. doc/control.md lists every command with its request
  * and reply documents. Everything runs on the daemon's event loop thread.
  */

@@ -7,7 +7,7 @@
  *
  * Limitations:
  * NOTE: add-image, verify and gc run on the event loop thread, so the
- * daemon answers nothing else until they finish; with large images that
+ * daemon serves no other request until they finish; with large images that
  * is seconds, and CONTINUE progress replies leave only once the import
  * returns.
  */

@@ -37,8 +37,8 @@ struct control {
 };
 
 /*
- * A parsed request body. When parsing fails the request has already been
- * answered with an error naming the field, and the handler just returns.
+ * A parsed request body. When parsing fails, an error reply naming the field
+ * has already been sent, and the handler just returns.
  */
 struct control_req {
 	bson_t doc;			/* read-only view of the body */

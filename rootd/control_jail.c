@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The jail service of the control plane: list, status, start, stop,
- * restart, apply, remove and logs. A stop is answered once the jail is
- * stopped and freed; logs stream the log file's tail as CONTINUE replies
- * and, with follow, every later chunk until the client cancels or the
- * jail is removed.
+ * restart, apply, remove and logs. The reply to a stop is sent once the
+ * jail is stopped and freed. Logs stream the log file's tail as CONTINUE
+ * replies and, with follow, every later chunk until the client cancels or
+ * the jail is removed.
  */
 #include "control_int.h"
 
@@ -145,7 +145,7 @@ on_restart(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	control_reply_ok(t);
 }
 
-/* A stop that is answered once the jail is down. */
+/* A stop request whose reply waits until the jail is down. */
 struct stop_wait {
 	struct nem_txn *t;		/* NULL once the transaction ended */
 };

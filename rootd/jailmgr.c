@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The jail lifecycle of the jail manager: one record per jail, moved
- * between states by a state-by-event table, with every transition written
+ * between states by a state-by-event table. Every transition is written
  * to the state database before the side effect that follows it, so a
  * daemon killed at any point finds on its next start what it was doing.
  * Root processes are supervisor units; this file gives them their channel
@@ -57,6 +57,7 @@
  * policy then decides: on-failure and always start it again with a new
  * channel, never ends the jail, which is freed and marked failed.
  */
+#include "broker.h"
 #include "jailmgr_int.h"
 
 #include <errno.h>
@@ -233,7 +234,7 @@ record(struct jm_jail *j)
 
 /*
  * Moves j to state with a reason (NULL for none): records it, logs it and
- * tells the watchers. Callers make the side effect of the step afterwards.
+ * notifies the watchers. Callers make the side effect of the step afterwards.
  */
 static void
 set_state(struct jm_jail *j, enum jm_state state, const char *fmt, ...)
@@ -315,8 +316,8 @@ finish_waiters(struct jm_jail *j)
 
 /*
  * Returns the first required service that no ready jail provides, or
- * NULL when every one is; *provider_known tells whether any jail record
- * provides it at all.
+ * NULL when every one is. *provider_known is set to whether any jail
+ * record provides it at all.
  */
 static const char *
 missing_service(const struct jm_jail *j, bool *provider_known)
@@ -1230,6 +1231,8 @@ jm_new(const struct jm_params *p, struct nem_err *err)
 		nem_err_sys(err, ENOMEM, "jail manager");
 		goto fail;
 	}
+	if (broker_register(jm, err) == -1)
+		goto fail;
 	slash = strrchr(jm->confdir, '/');
 	if (slash == NULL)
 		strcpy(jm->confdir, ".");
@@ -1245,8 +1248,8 @@ jm_new(const struct jm_params *p, struct nem_err *err)
 
 	/*
 	 * NOTE: the tables are created here rather than as a numbered
-	 * migration in db.c, because it is private to this module; a later
-	 * change of its columns needs a migration there.
+	 * migration in db.c, because they are private to this module. A
+	 * later change of their columns needs a migration there.
 	 */
 	if (db_exec(jm->db,
 	    "CREATE TABLE IF NOT EXISTS jm_jails ("

@@ -71,7 +71,8 @@ enum jm_state {
  * exited: the process pid of handle was reaped; release what the runtime
  * keeps for it (a pidfd). May be NULL.
  * free: unmounts and detaches what alloc made and frees handle, also on
- * failure; returns 0 or -1 with err (the manager logs it and goes on).
+ * failure. Returns 0, or -1 with err, which the manager logs before it
+ * goes on.
  * recover: before any jail starts, cleans up what a previous daemon left;
  * wanted lists the jails with a valid description, whose records are
  * kept. Returns 0 or -1 with err (logged, not fatal). May be NULL.
@@ -245,7 +246,7 @@ int jm_jail_restart(struct jm *jm, const char *name, struct nem_err *err);
  * Validates the TOML text as the description of jail name, together with
  * the other jails; on success writes it to <jails_dir>/<name>.toml
  * (atomically) and applies it like a reload of that one file. On a
- * validation failure nothing changes and *diags holds the errors.
+ * validation failure nothing changes and *diags contains the errors.
  * Returns 0, or -1 with err: EINVAL (invalid name or description; see
  * diags), ECANCELED (shutdown), or the errno of writing the file.
  */

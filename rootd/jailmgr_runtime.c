@@ -71,7 +71,7 @@ rt_record(void *arg, const char *name, enum jm_state state,
 		    name, (int)state);
 
 	/* jail_alloc records allocating itself, before its first step, and
-	 * rejects a jail whose row already says so. */
+	 * rejects a jail whose row already has that state. */
 	if (state == JM_ST_ALLOCATING)
 		return 0;
 	return jail_state_set(arg, name, map[state],

@@ -107,7 +107,7 @@ apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool *start)
 
 /*
  * Applies a whole set: every entry, then the removal of records whose
- * file is gone, then the starts, so that a waiting jail sees every
+ * file is gone, then the starts, so that a waiting jail finds every
  * provider.
  */
 static void

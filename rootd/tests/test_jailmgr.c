@@ -235,7 +235,7 @@ on_shut(void *arg)
 	fx->shut = true;
 }
 
-/* Runs the loop until cond(fx) holds or ms pass; returns cond(fx). */
+/* Runs the loop until cond(fx) is true or ms pass; returns cond(fx). */
 static bool
 run_until(struct fx *fx, bool (*cond)(struct fx *, const void *),
     const void *arg, int ms)

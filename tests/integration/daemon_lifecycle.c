@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Root integration tests of the real nem-rootd binary: image push, jail
+ * apply, start, status, logs, stop and remove over the control socket;
+ * dependency order; restart with backoff of a crashing root process;
+ * SIGHUP with changed, added, removed and invalid descriptions; a second
+ * daemon refused; SIGKILL of the daemon and a recovering restart; and the
+ * oversized-frame regression on the control socket and on a jail's fd 3.
+ * Each test has its own folder, daemon and control socket, and kills only
+ * the daemon it started.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <nem/client.h>
+#include <nem/frame.h>
+#include <nem/proto.h>
+
+#include "daemon_fixture.h"
+#include "os_fixture.h"
+
+/* Service and command ids of the control plane (doc/control.md). */
+#define SVC_JAIL 5
+#define JAIL_STATUS 2
+#define JAIL_START 3
+#define JAIL_STOP 4
+#define JAIL_APPLY 6
+#define JAIL_REMOVE 7
+#define JAIL_LOGS 8
+
+/* A jail whose root process reports readiness itself (init = false). */
+#define READY_JAIL(extra) "autostart = true\n" READY_BODY(extra)
+#define READY_BODY(extra) \
+	extra "\n[process]\nexec = [\"/ready\"]\n" \
+	"stop_timeout = \"3s\"\n" \
+	"[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n" \
+	"[[mount]]\ntype = \"tmpfs\"\ndest = \"/tmp\"\nsize = \"16M\"\n"
+
+static int
+setup(void **state)
+{
+	struct dfx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	dfx_init(f, NULL);
+	dfx_make_image(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct dfx *f = *state;
+
+	dfx_cleanup(f);
+	free(f);
+	return 0;
+}
+
+static int64_t
+call_name(struct dfx *f, uint16_t cmd, const char *name, char *reason,
+    size_t rlen)
+{
+	bson_t body = BSON_INITIALIZER;
+	int64_t code;
+
+	BSON_APPEND_UTF8(&body, "name", name);
+	code = dfx_call(f, SVC_JAIL, cmd, &body, -1, NULL, reason, rlen);
+	bson_destroy(&body);
+	return code;
+}
+
+/* Collects the data of jail.logs CONTINUE replies. */
+struct logbuf {
+	char text[65536];
+	size_t len;
+};
+
+static int
+on_log_chunk(struct nem_msg *msg, void *arg)
+{
+	struct logbuf *lb = arg;
+	bson_t doc;
+	bson_iter_t it;
+	const uint8_t *data;
+	uint32_t len;
+	bson_subtype_t sub;
+
+	if (nem_msg_body_bson(msg, &doc, NULL) == -1 ||
+	    !bson_iter_init_find(&it, &doc, "data") ||
+	    !BSON_ITER_HOLDS_BINARY(&it))
+		return 0;
+	bson_iter_binary(&it, &sub, &len, &data);
+	if (lb->len + len < sizeof(lb->text)) {
+		memcpy(lb->text + lb->len, data, len);
+		lb->len += len;
+		lb->text[lb->len] = '\0';
+	}
+	return 0;
+}
+
+static void
+read_logs(struct dfx *f, const char *name, struct logbuf *lb)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(SVC_JAIL, JAIL_LOGS);
+	struct nem_reply reply;
+	struct nem_client *cl = dfx_connect(f);
+	bson_t body = BSON_INITIALIZER;
+	struct nem_err err;
+
+	assert_non_null(cl);
+	lb->len = 0;
+	lb->text[0] = '\0';
+	BSON_APPEND_UTF8(&body, "name", name);
+	rq.body = bson_get_data(&body);
+	rq.body_len = body.len;
+	nem_reply_init(&reply);
+	assert_int_equal(nem_client_stream(cl, &rq, on_log_chunk, lb, &reply,
+	    &err), 0);
+	nem_reply_clear(&reply);
+	nem_client_free(cl);
+	bson_destroy(&body);
+}
+
+static bool
+log_has(struct dfx *f, const char *text)
+{
+	char buf[262144];
+
+	fixture_read(f->log, buf, sizeof(buf));
+	return strstr(buf, text) != NULL;
+}
+
+static const char *
+log_find(struct dfx *f, const char *text, char *buf, size_t size)
+{
+	fixture_read(f->log, buf, size);
+	return strstr(buf, text);
+}
+
+/* push, apply, start, status, logs, stop, remove */
+static void
+control_lifecycle(void **state)
+{
+	struct dfx *f = *state;
+	struct logbuf *lb = malloc(sizeof(*lb));
+	bson_t body = BSON_INITIALIZER, out;
+	char reason[4096];
+	bson_iter_t it;
+
+	assert_non_null(lb);
+	dfx_start(f);
+	dfx_push_image(f, "base");
+
+	/* daemon.info carries the version, pid and counts. */
+	assert_int_equal(dfx_call(f, NEM_SVC_DAEMON, NEM_DAEMON_INFO, NULL, -1,
+	    &out, NULL, 0), NEM_OK);
+	assert_true(bson_iter_init_find(&it, &out, "pid"));
+	assert_int_equal(bson_iter_int64(&it), f->pid);
+	assert_true(bson_iter_init_find(&it, &out, "version"));
+	bson_destroy(&out);
+
+	/* An invalid description is rejected with its errors. */
+	BSON_APPEND_UTF8(&body, "name", "web");
+	BSON_APPEND_UTF8(&body, "toml", READY_JAIL("isolation = 7"));
+	assert_int_equal(dfx_call(f, SVC_JAIL, JAIL_APPLY, &body, -1, NULL,
+	    reason, sizeof(reason)), NEM_E_INVALID);
+	if (strstr(reason, "isolation") == NULL)
+		fail_msg("apply reason: %s", reason);
+	bson_destroy(&body);
+
+	/* A request without its required field names the field. */
+	bson_init(&body);
+	assert_int_equal(dfx_call(f, SVC_JAIL, JAIL_START, &body, -1, NULL,
+	    reason, sizeof(reason)), NEM_E_INVALID);
+	assert_non_null(strstr(reason, "\"name\""));
+	bson_destroy(&body);
+
+	bson_init(&body);
+	BSON_APPEND_UTF8(&body, "name", "web");
+	BSON_APPEND_UTF8(&body, "toml", "autostart = false\n" READY_BODY(""));
+	assert_int_equal(dfx_call(f, SVC_JAIL, JAIL_APPLY, &body, -1, NULL,
+	    reason, sizeof(reason)), NEM_OK);
+	bson_destroy(&body);
+
+	assert_int_equal(call_name(f, JAIL_START, "web", reason,
+	    sizeof(reason)), NEM_OK);
+	dfx_wait_state(f, "web", "ready", 15000);
+	read_logs(f, "web", lb);
+	assert_non_null(strstr(lb->text, "ready"));
+
+	assert_int_equal(call_name(f, JAIL_STOP, "web", reason,
+	    sizeof(reason)), NEM_OK);
+	dfx_wait_state(f, "web", "stopped", 1000);
+	read_logs(f, "web", lb);
+	assert_non_null(strstr(lb->text, "stopped"));
+	assert_non_null(strstr(lb->text, "exited with status 0"));
+
+	assert_int_equal(call_name(f, JAIL_REMOVE, "web", reason,
+	    sizeof(reason)), NEM_OK);
+	for (int i = 0; i < 100 && call_name(f, 2, "web", NULL, 0) ==
+	    NEM_OK; i++)
+		usleep(50000);
+	assert_int_equal(call_name(f, 2, "web", NULL, 0), NEM_E_NOT_FOUND);
+
+	assert_int_equal(dfx_stop(f), 0);
+	assert_int_equal(dfx_count_mounts(f), 0);
+	assert_int_equal(fixture_count_loops(f->dir), 0);
+	free(lb);
+}
+
+/* web requires db: it waits until db is ready; shutdown stops web first */
+static void
+dependency_order(void **state)
+{
+	struct dfx *f = *state;
+	char buf[262144];
+	const char *waiting, *db_ready, *web_alloc, *web_stopped, *db_stopping;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	dfx_write_jail(f, "web", READY_JAIL("") "[services]\nrequires = "
+	    "[\"db\"]\n");
+	dfx_write_jail(f, "db", READY_JAIL("") "[services]\nprovides = "
+	    "[\"db\"]\n");
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "web", "ready", 20000);
+	dfx_wait_state(f, "db", "ready", 1000);
+
+	waiting = log_find(f, "jail web: waiting: waiting for service db", buf,
+	    sizeof(buf));
+	db_ready = strstr(buf, "jail db: ready");
+	web_alloc = strstr(buf, "jail web: allocating");
+	assert_non_null(waiting);
+	assert_non_null(db_ready);
+	assert_non_null(web_alloc);
+	assert_true(waiting < db_ready);
+	assert_true(db_ready < web_alloc);
+
+	assert_int_equal(dfx_stop(f), 0);
+	web_stopped = log_find(f, "jail web: stopped", buf, sizeof(buf));
+	db_stopping = strstr(buf, "jail db: stopping");
+	assert_non_null(web_stopped);
+	assert_non_null(db_stopping);
+	assert_true(web_stopped < db_stopping);
+	assert_int_equal(dfx_count_mounts(f), 0);
+	assert_int_equal(fixture_count_loops(f->dir), 0);
+}
+
+/* a crashing root process is restarted with backoff, then marked failed */
+static void
+crash_backoff(void **state)
+{
+	struct dfx *f = *state;
+	char st[32], reason[1024];
+	struct logbuf *lb = malloc(sizeof(*lb));
+
+	assert_non_null(lb);
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	dfx_write_jail(f, "crash",
+	    "autostart = true\n[process]\n"
+	    "exec = [\"/bin/sh\", \"-c\", \"echo crashing; exit 4\"]\n"
+	    "restart = \"on-failure\"\nrestart_delay = \"100ms\"\n"
+	    "restart_delay_max = \"400ms\"\n"
+	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n");
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "crash", "failed", 30000);
+	assert_int_equal(dfx_jail_state(f, "crash", st, sizeof(st), reason,
+	    sizeof(reason)), 0);
+	assert_non_null(strstr(reason, "failed 5 times"));
+	assert_non_null(strstr(reason, "status 4"));
+	assert_non_null(strstr(reason, "crashing"));
+	assert_true(log_has(f, "restarting every"));
+	read_logs(f, "crash", lb);
+	assert_non_null(strstr(lb->text, "crashing"));
+
+	/* The failed jail's tree is freed. */
+	assert_int_equal(dfx_count_mounts(f), 0);
+	assert_int_equal(dfx_stop(f), 0);
+	free(lb);
+}
+
+/* SIGHUP: changed restarts, added starts, removed stops, invalid stays */
+static void
+reload_difference(void **state)
+{
+	struct dfx *f = *state;
+	char st[32], path[192];
+	bson_t body = BSON_INITIALIZER, out;
+	bson_iter_t it;
+	int64_t pid_changed, pid_broken;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	dfx_write_jail(f, "changed", READY_JAIL(""));
+	dfx_write_jail(f, "removed", READY_JAIL(""));
+	dfx_write_jail(f, "broken", READY_JAIL(""));
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "changed", "ready", 20000);
+	dfx_wait_state(f, "removed", "ready", 20000);
+	dfx_wait_state(f, "broken", "ready", 20000);
+
+	BSON_APPEND_UTF8(&body, "name", "changed");
+	assert_int_equal(dfx_call(f, SVC_JAIL, 2, &body, -1, &out, NULL, 0),
+	    NEM_OK);
+	assert_true(bson_iter_init(&it, &out) &&
+	    bson_iter_find_descendant(&it, "jail.pid", &it));
+	pid_changed = bson_iter_int64(&it);
+	bson_destroy(&out);
+	bson_destroy(&body);
+	bson_init(&body);
+	BSON_APPEND_UTF8(&body, "name", "broken");
+	assert_int_equal(dfx_call(f, SVC_JAIL, 2, &body, -1, &out, NULL, 0),
+	    NEM_OK);
+	assert_true(bson_iter_init(&it, &out) &&
+	    bson_iter_find_descendant(&it, "jail.pid", &it));
+	pid_broken = bson_iter_int64(&it);
+	bson_destroy(&out);
+
+	dfx_write_jail(f, "changed", READY_JAIL("isolation = [\"jail\", "
+	    "\"expose_network\"]"));
+	dfx_write_jail(f, "added", READY_JAIL(""));
+	dfx_write_jail(f, "broken", "autostart = maybe\n");
+	snprintf(path, sizeof(path), "%s/removed.toml", f->jails);
+	assert_int_equal(unlink(path), 0);
+	kill(f->pid, SIGHUP);
+
+	dfx_wait_state(f, "added", "ready", 20000);
+	for (int i = 0; i < 200 && call_name(f, 2, "removed", NULL, 0) ==
+	    NEM_OK; i++)
+		usleep(50000);
+	assert_int_equal(call_name(f, 2, "removed", NULL, 0),
+	    NEM_E_NOT_FOUND);
+	dfx_wait_state(f, "changed", "ready", 20000);
+	assert_int_equal(call_name(f, 2, "changed", NULL, 0), NEM_OK);
+	assert_true(log_has(f, "jail changed: description changed"));
+	assert_true(log_has(f, "jail broken: the description"));
+
+	/* The invalid one kept running with its old process. */
+	assert_int_equal(dfx_jail_state(f, "broken", st, sizeof(st), NULL, 0),
+	    0);
+	assert_string_equal(st, "ready");
+	assert_int_equal(dfx_call(f, SVC_JAIL, 2, &body, -1, &out, NULL, 0),
+	    NEM_OK);
+	assert_true(bson_iter_init(&it, &out) &&
+	    bson_iter_find_descendant(&it, "jail.pid", &it));
+	assert_int_equal(bson_iter_int64(&it), pid_broken);
+	bson_destroy(&out);
+	bson_destroy(&body);
+
+	/* The changed one runs a new process. */
+	bson_init(&body);
+	BSON_APPEND_UTF8(&body, "name", "changed");
+	assert_int_equal(dfx_call(f, SVC_JAIL, 2, &body, -1, &out, NULL, 0),
+	    NEM_OK);
+	assert_true(bson_iter_init(&it, &out) &&
+	    bson_iter_find_descendant(&it, "jail.pid", &it));
+	assert_int_not_equal(bson_iter_int64(&it), pid_changed);
+	bson_destroy(&out);
+	bson_destroy(&body);
+
+	assert_int_equal(dfx_stop(f), 0);
+	assert_int_equal(dfx_count_mounts(f), 0);
+}
+
+/* a second daemon on the same run directory exits with an error */
+static void
+second_daemon_refused(void **state)
+{
+	struct dfx *f = *state;
+	int status;
+
+	dfx_start(f);
+	status = dfx_start_second(f);
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+	assert_true(log_has(f, "rootd.lock"));
+	assert_true(dfx_info_ms(f) >= 0);
+	assert_int_equal(dfx_stop(f), 0);
+}
+
+/* SIGKILL of the daemon, then a restart recovers without leaks */
+static void
+kill_and_recover(void **state)
+{
+	struct dfx *f = *state;
+	char vol[192];
+	struct stat st;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	dfx_write_jail(f, "keep", "autostart = true\n[process]\n"
+	    "exec = [\"/bin/sh\", \"-c\", \"echo kept > /data/file; "
+	    "exec /ready\"]\n"
+	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n"
+	    "[[mount]]\ntype = \"md\"\ndest = \"/data\"\nsize = \"16M\"\n"
+	    "persist = true\nvolume = \"keep-data\"\n");
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "keep", "ready", 20000);
+	assert_true(dfx_count_mounts(f) > 0);
+
+	dfx_kill(f);
+	dfx_start(f);
+	dfx_wait_state(f, "keep", "ready", 20000);
+	assert_true(log_has(f, "of the previous daemon still runs"));
+
+	/* Stop everything: nothing of the test is left mounted or attached,
+	 * and the persistent volume is still there. */
+	assert_int_equal(dfx_stop(f), 0);
+	assert_int_equal(dfx_count_mounts(f), 0);
+	assert_int_equal(fixture_count_loops(f->dir), 0);
+	snprintf(vol, sizeof(vol), "%s/volumes/keep-data.img", f->state);
+	assert_int_equal(stat(vol, &st), 0);
+	assert_true(st.st_size == 16 * 1024 * 1024);
+}
+
+/* Writes the fixed header of a frame announcing a 0xfffffff0-byte body,
+ * then a valid daemon.info request. */
+static void
+send_oversized(int fd)
+{
+	const struct nem_fixed info = {
+		.magic = NEM_MAGIC,
+		.version = NEM_VERSION,
+		.seq = 1,
+		.service = NEM_SVC_DAEMON,
+		.command = NEM_DAEMON_INFO,
+	};
+	struct nem_fixed bad = info;
+	uint8_t frame[2 * NEM_FIXED_LEN];
+
+	bad.body_len = 0xfffffff0u;
+	nem_fixed_encode(&bad, frame);
+	nem_fixed_encode(&info, frame + NEM_FIXED_LEN);
+	assert_int_equal(write(fd, frame, sizeof(frame)), sizeof(frame));
+}
+
+/* the oversized frame closes that connection only */
+static void
+oversized_frames(void **state)
+{
+	struct dfx *f = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct nem_client *other;
+	char buf[64], st[32], reason[1024];
+	ssize_t n;
+	long ms;
+	int fd;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+
+	/* A second client stays connected throughout. */
+	other = dfx_connect(f);
+	assert_non_null(other);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->sock);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_oversized(fd);
+
+	/* The daemon closes the connection without a reply. */
+	n = read(fd, buf, sizeof(buf));
+	assert_true(n <= 0);
+	close(fd);
+	ms = dfx_info_ms(f);
+	assert_true(ms >= 0);
+	assert_true(ms < 100);
+	{
+		struct nem_request rq = NEM_REQUEST_INIT(NEM_SVC_DAEMON,
+		    NEM_DAEMON_INFO);
+		struct nem_reply reply;
+		struct nem_err err;
+
+		nem_reply_init(&reply);
+		assert_int_equal(nem_client_call(other, &rq, &reply, &err), 0);
+		nem_reply_clear(&reply);
+	}
+
+	/* The same on a jail's fd 3: the channel closes, the root process
+	 * gets SIGTERM, and restart = never leaves the jail failed. */
+	dfx_write_jail(f, "bad", "autostart = true\n[process]\n"
+	    "exec = [\"/ready\", \"badframe\"]\nrestart = \"never\"\n"
+	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n");
+	dfx_write_jail(f, "good", READY_JAIL(""));
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "bad", "failed", 20000);
+	assert_int_equal(dfx_jail_state(f, "bad", st, sizeof(st), reason,
+	    sizeof(reason)), 0);
+	assert_non_null(strstr(reason, "SIGTERM"));
+	assert_true(log_has(f, "body_len 4294967280"));
+	dfx_wait_state(f, "good", "ready", 20000);
+	ms = dfx_info_ms(f);
+	assert_true(ms >= 0);
+	assert_true(ms < 100);
+
+	nem_client_free(other);
+	assert_int_equal(dfx_stop(f), 0);
+	assert_int_equal(dfx_count_mounts(f), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(control_lifecycle, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(dependency_order, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(crash_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(reload_difference, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(second_daemon_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(kill_and_recover, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(oversized_frames, setup,
+		    teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("DFX_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DFX_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
