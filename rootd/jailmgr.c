@@ -660,6 +660,12 @@ free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
 /*
  * Allocates the tree and starts the root process. Called in state
  * waiting or while leaving defined, stopped or failed.
+ *
+ * NOTE: the runtime's alloc is synchronous, so jails that become
+ * startable together are allocated one after the other on the event
+ * loop, none waiting for another's readiness. Overlapping allocations
+ * would need the runtime in a worker thread with its own database
+ * connection.
  */
 static void
 allocate_and_spawn(struct jm_jail *j)

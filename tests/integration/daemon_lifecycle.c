@@ -138,6 +138,41 @@ read_logs(struct dfx *f, const char *name, struct logbuf *lb)
 	bson_destroy(&body);
 }
 
+/* Ends a followed stream once its text contains the wanted string. */
+struct follow {
+	struct logbuf lb;
+	const char *want;
+};
+
+static int
+on_follow_chunk(struct nem_msg *msg, void *arg)
+{
+	struct follow *fw = arg;
+
+	on_log_chunk(msg, &fw->lb);
+	return strstr(fw->lb.text, fw->want) != NULL;
+}
+
+/* Ends an event stream once the jail named in want reaches "ready". */
+static int
+on_event_msg(struct nem_msg *msg, void *arg)
+{
+	const char *want = arg;
+	bson_t doc;
+	bson_iter_t it;
+	bool name_ok = false, ready = false;
+
+	if (nem_msg_body_bson(msg, &doc, NULL) == -1)
+		return 0;
+	if (bson_iter_init_find(&it, &doc, "name") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		name_ok = strcmp(bson_iter_utf8(&it, NULL), want) == 0;
+	if (bson_iter_init_find(&it, &doc, "state") &&
+	    BSON_ITER_HOLDS_UTF8(&it))
+		ready = strcmp(bson_iter_utf8(&it, NULL), "ready") == 0;
+	return name_ok && ready;
+}
+
 static bool
 log_has(struct dfx *f, const char *text)
 {
@@ -199,8 +234,52 @@ control_lifecycle(void **state)
 	    reason, sizeof(reason)), NEM_OK);
 	bson_destroy(&body);
 
-	assert_int_equal(call_name(f, JAIL_START, "web", reason,
-	    sizeof(reason)), NEM_OK);
+	/* Subscribe to events, start the jail from another connection, and
+	 * follow its log until the root process prints "ready". */
+	{
+		struct nem_request ev = NEM_REQUEST_INIT(NEM_SVC_EVENT, 1);
+		struct nem_request logs = NEM_REQUEST_INIT(SVC_JAIL, JAIL_LOGS);
+		struct nem_client *events = dfx_connect(f);
+		struct nem_client *follower = dfx_connect(f);
+		struct follow *fw = calloc(1, sizeof(*fw));
+		struct nem_reply reply;
+		struct nem_err err;
+		uint64_t seq;
+
+		assert_non_null(events);
+		assert_non_null(follower);
+		assert_non_null(fw);
+		ev.timeout_ms = NEM_TIMEOUT_NONE;
+		assert_int_equal(nem_client_start(events, &ev, on_event_msg,
+		    "web", &seq, &err), 0);
+		assert_int_equal(call_name(f, JAIL_START, "web", reason,
+		    sizeof(reason)), NEM_OK);
+
+		bson_init(&body);
+		BSON_APPEND_UTF8(&body, "name", "web");
+		BSON_APPEND_BOOL(&body, "follow", true);
+		logs.body = bson_get_data(&body);
+		logs.body_len = body.len;
+		logs.timeout_ms = 15000;
+		fw->want = "ready\n";
+		nem_reply_init(&reply);
+		assert_int_equal(nem_client_stream(follower, &logs,
+		    on_follow_chunk, fw, &reply, &err), -1);
+		assert_int_equal(reply.code, NEM_E_CANCELLED);
+		assert_non_null(strstr(fw->lb.text, "started root process"));
+		nem_reply_clear(&reply);
+		bson_destroy(&body);
+
+		/* The event stream reported the jail ready. */
+		nem_reply_init(&reply);
+		assert_int_equal(nem_client_wait(events, seq, &reply, &err),
+		    -1);
+		assert_int_equal(reply.code, NEM_E_CANCELLED);
+		nem_reply_clear(&reply);
+		nem_client_free(events);
+		nem_client_free(follower);
+		free(fw);
+	}
 	dfx_wait_state(f, "web", "ready", 15000);
 	read_logs(f, "web", lb);
 	assert_non_null(strstr(lb->text, "ready"));
@@ -393,7 +472,16 @@ second_daemon_refused(void **state)
 	assert_int_not_equal(WEXITSTATUS(status), 0);
 	assert_true(log_has(f, "rootd.lock"));
 	assert_true(dfx_info_ms(f) >= 0);
-	assert_int_equal(dfx_stop(f), 0);
+
+	/* daemon.stop ends the daemon like SIGTERM. */
+	assert_int_equal(dfx_call(f, NEM_SVC_DAEMON, NEM_DAEMON_STOP, NULL, -1,
+	    NULL, NULL, 0), NEM_OK);
+	for (int i = 0; i < 200 && waitpid(f->pid, &status, WNOHANG) == 0;
+	    i++)
+		usleep(50000);
+	f->pid = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* SIGKILL of the daemon, then a restart recovers without leaks */
