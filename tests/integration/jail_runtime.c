@@ -766,8 +766,11 @@ crash_recovery(void **state)
 		if (child == 0)
 			crash_child(f, step);
 		if (step == NULL) {
-			/* A random point: 0 to 60 ms into the run. */
-			usleep((useconds_t)(rand() % 60000));
+			/*
+			 * A random point: 0 to 300 ms into the run, which
+			 * spans opening the database through freeing.
+			 */
+			usleep((useconds_t)(rand() % 300000));
 			kill(child, SIGKILL);
 		}
 		assert_int_equal(waitpid(child, &status, 0), child);
