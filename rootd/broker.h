@@ -28,7 +28,7 @@ struct jm;
 
 /*
  * Adds the host.connect and host.bind handlers to every jail channel that
- * jm opens from now on. jm must outlive its channels. Returns 0, or -1
+ * jm opens from now on; jm_new calls it. jm must outlive its channels. Returns 0, or -1
  * with err ENOMEM, or EEXIST when another module already handles one of
  * the two commands.
  */

@@ -7,6 +7,7 @@
  * volume or a shared directory.
  */
 #include "jail_int.h"
+#include "broker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,10 +91,13 @@ jail_runtime_open(const struct jail_paths *paths, struct store *store,
 	    jail_path_join(cache, rt->state_dir, "cache", err) == -1 ||
 	    jail_path_join(rt->md_cache_dir, cache, "md", err) == -1 ||
 	    jail_path_join(images, rt->state_dir, "images", err) == -1 ||
-	    jail_path_join(rt->image_files_dir, images, "sha256", err) == -1) {
-		nem_err_set(err, ENAMETOOLONG, "run directory %s or state "
-		    "directory %s is too long", paths->run_dir,
-		    paths->state_dir);
+	    jail_path_join(rt->image_files_dir, images, "sha256", err) == -1 ||
+	    snprintf(rt->init_path, sizeof(rt->init_path), "%s",
+	    paths->init_path != NULL ? paths->init_path :
+	    JAIL_DEFAULT_INIT_PATH) >= (int)sizeof(rt->init_path)) {
+		nem_err_set(err, ENAMETOOLONG, "run directory %s, state "
+		    "directory %s or nem-init path is too long",
+		    paths->run_dir, paths->state_dir);
 		free(rt);
 		return NULL;
 	}
@@ -364,7 +368,8 @@ jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
 	struct os_jail_spec spec;
 	struct os_user user;
 	char **envp = NULL;
-	int devnull = -1;
+	char **init_argv = NULL;
+	int devnull = -1, init_fd = -1;
 	struct nem_err e;
 
 	if (jail->proc.pid != 0)
@@ -406,9 +411,30 @@ jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
 	spec.stdio[1] = log_fd;
 	spec.stdio[2] = log_fd;
 	spec.channel_fd = channel_fd;
+
+	/* nem-init runs from a descriptor of the host file, so the jail's
+	 * tree (often a read-only image) needs no copy of it. */
+	if (cfg->init) {
+		init_argv = broker_init_argv(cfg, BROKER_INIT_PATH, err);
+		if (init_argv == NULL)
+			goto fail;
+		init_fd = open(jail->rt->init_path, O_RDONLY | O_CLOEXEC);
+		if (init_fd == -1) {
+			nem_err_sys(err, errno, "cannot open nem-init at %s "
+			    "for process.init; install it there",
+			    jail->rt->init_path);
+			goto fail;
+		}
+		spec.argv = init_argv;
+		spec.exec_by_fd = true;
+		spec.exec_fd = init_fd;
+	}
 	if (os_jail_spawn(&spec, &jail->proc, err) == -1)
 		goto fail;
 	close(devnull);
+	if (init_fd != -1)
+		close(init_fd);
+	broker_init_argv_free(init_argv);
 	strv_free(envp);
 
 	log_info("jail %s: root process %s started as pid %ld", jail->name,
@@ -423,6 +449,9 @@ jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
 fail:
 	if (devnull != -1)
 		close(devnull);
+	if (init_fd != -1)
+		close(init_fd);
+	broker_init_argv_free(init_argv);
 	strv_free(envp);
 	memset(&jail->proc, 0, sizeof(jail->proc));
 	jail->proc.pidfd = -1;

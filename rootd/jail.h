@@ -56,7 +56,15 @@ struct jail;
 struct jail_paths {
 	const char *run_dir;	/* e.g. /run/nem */
 	const char *state_dir;	/* e.g. /var/lib/nem */
+	const char *init_path;	/* host path of the static nem-init, run
+				   for process.init = true; NULL:
+				   JAIL_DEFAULT_INIT_PATH */
 };
+
+/* Where nem-init is installed; jail_paths.init_path overrides it. */
+#ifndef JAIL_DEFAULT_INIT_PATH
+#define JAIL_DEFAULT_INIT_PATH "/usr/local/libexec/nem/nem-init"
+#endif
 
 /* Lifecycle states; the stored spelling is jail_state_name(). */
 enum jail_state {
@@ -124,11 +132,14 @@ int jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
  * in the jail's own /etc/passwd and /etc/group; root when unset) in new
  * namespaces, with a clean environment (PATH, HOME, then the description's
  * env, then NEM_FD=3), /dev/null as stdin, log_fd as stdout and stderr
- * and channel_fd as fd 3 (or no fd 3 when it is -1). Both descriptors stay
- * owned by the caller. Writes the state starting before the process is
- * started. Returns 0 with the process id in *pid and its pidfd in *pidfd,
- * or -1 with err set and the state failed. The pidfd stays owned by the
- * jail and valid until jail_free. The caller reaps the process.
+ * and channel_fd as fd 3 (or no fd 3 when it is -1). With cfg->init the
+ * process is nem-init, executed from the host file init_path with the
+ * command line of broker_init_argv, and exec runs as its child. Both
+ * descriptors stay owned by the caller. Writes the state starting before
+ * the process is started. Returns 0 with the process id in *pid and its
+ * pidfd in *pidfd, or -1 with err set and the state failed. The pidfd
+ * stays owned by the jail and valid until jail_free. The caller reaps the
+ * process.
  */
 int jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
     int *pidfd, struct nem_err *err);

@@ -43,6 +43,7 @@ struct jail_runtime {
 	char shared_dir[PATH_MAX];	/* <state_dir>/shared */
 	char md_cache_dir[PATH_MAX];	/* <state_dir>/cache/md */
 	char image_files_dir[PATH_MAX];	/* <state_dir>/images/sha256 */
+	char init_path[PATH_MAX];	/* nem-init on the host */
 	struct store *store;
 	struct db *db;
 	struct jail_image *images;	/* mounted images, any order */

@@ -256,6 +256,11 @@ struct os_jail_spec {
 	char *const *envp;	/* complete environment, NULL-terminated */
 	int stdio[3];		/* become fds 0, 1, 2 */
 	int channel_fd;		/* becomes fd 3 (the NEM channel), or -1 */
+	bool exec_by_fd;	/* Linux: run the static program open at
+				   exec_fd instead of the file at argv[0],
+				   which then only names it */
+	int exec_fd;		/* host descriptor of that program (nem-init),
+				   so it needs no file in the jail's tree */
 };
 
 /* A started jail. */

@@ -154,21 +154,29 @@ child_enter_root(int report_fd, const struct os_jail_spec *spec)
 
 /*
  * Moves the caller's descriptors to 0..3 and closes everything else but
- * report_fd. Returns the new report descriptor.
+ * report_fd and, with exec_by_fd, the program's descriptor, whose new
+ * number goes to *exec_fd (-1 without). Returns the new report descriptor.
  */
 static int
-child_setup_fds(int report_fd, const struct os_jail_spec *spec)
+child_setup_fds(int report_fd, const struct os_jail_spec *spec, int *exec_fd)
 {
 	int src[4] = { spec->stdio[0], spec->stdio[1], spec->stdio[2],
 		spec->channel_fd };
 	int high[4], nfds = spec->channel_fd >= 0 ? 4 : 3;
-	int rfd;
+	int rfd, keep_lo, keep_hi;
 
 	/* First lift everything above 3, so no dup3 below overwrites a
 	 * source that sits in 0..3. */
 	rfd = fcntl(report_fd, F_DUPFD_CLOEXEC, CHILD_HIGH_FD);
 	if (rfd == -1)
 		child_fail(report_fd, errno, "cannot move the report pipe");
+	*exec_fd = -1;
+	if (spec->exec_by_fd) {
+		*exec_fd = fcntl(spec->exec_fd, F_DUPFD_CLOEXEC, CHILD_HIGH_FD);
+		if (*exec_fd == -1)
+			child_fail(rfd, errno, "descriptor %d of the program "
+			    "is invalid", spec->exec_fd);
+	}
 	for (int i = 0; i < nfds; i++) {
 		high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, CHILD_HIGH_FD);
 		if (high[i] == -1)
@@ -180,10 +188,17 @@ child_setup_fds(int report_fd, const struct os_jail_spec *spec)
 			child_fail(rfd, errno, "cannot install fd %d", i);
 	}
 
-	/* The report pipe stays (close-on-exec); all else above the
-	 * handed-down set is closed now, whatever its flags. */
-	if (close_range((unsigned)nfds, (unsigned)rfd - 1, 0) == -1 ||
-	    close_range((unsigned)rfd + 1, ~0u, 0) == -1)
+	/* The report pipe and the program's descriptor stay (both
+	 * close-on-exec); all else above the handed-down set is closed now,
+	 * whatever its flags. */
+	keep_lo = rfd;
+	keep_hi = *exec_fd > rfd ? *exec_fd : rfd;
+	if (*exec_fd != -1 && *exec_fd < rfd)
+		keep_lo = *exec_fd;
+	if (close_range((unsigned)nfds, (unsigned)keep_lo - 1, 0) == -1 ||
+	    (keep_hi > keep_lo + 1 && close_range((unsigned)keep_lo + 1,
+	    (unsigned)keep_hi - 1, 0) == -1) ||
+	    close_range((unsigned)keep_hi + 1, ~0u, 0) == -1)
 		child_fail(rfd, errno, "close_range failed");
 	return rfd;
 }
@@ -205,7 +220,7 @@ child_reset_signals(void)
 static __attribute__((noreturn)) void
 child_main(int report_fd, const struct os_jail_spec *spec)
 {
-	int wd;
+	int wd, exec_fd;
 
 	child_enter_root(report_fd, spec);
 	if (sethostname(spec->hostname, strlen(spec->hostname)) == -1)
@@ -214,7 +229,7 @@ child_main(int report_fd, const struct os_jail_spec *spec)
 	if (!spec->share_network)
 		child_loopback_up(report_fd);
 
-	report_fd = child_setup_fds(report_fd, spec);
+	report_fd = child_setup_fds(report_fd, spec, &exec_fd);
 
 	if (setgroups(spec->ngroups, spec->groups) == -1)
 		child_fail(report_fd, errno, "cannot set %zu groups",
@@ -240,7 +255,10 @@ child_main(int report_fd, const struct os_jail_spec *spec)
 	close(wd);
 
 	child_reset_signals();
-	execve(spec->argv[0], spec->argv, spec->envp);
+	if (exec_fd != -1)
+		execveat(exec_fd, "", spec->argv, spec->envp, AT_EMPTY_PATH);
+	else
+		execve(spec->argv[0], spec->argv, spec->envp);
 	child_fail(report_fd, errno, "exec failed: %s", spec->argv[0]);
 }
 
