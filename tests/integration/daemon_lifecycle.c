@@ -509,6 +509,24 @@ kill_and_recover(void **state)
 	dfx_wait_state(f, "keep", "ready", 20000);
 	assert_true(log_has(f, "of the previous daemon still runs"));
 
+	/* The volume is listed and cannot be removed while in use. */
+	{
+		bson_t body = BSON_INITIALIZER, out;
+		bson_iter_t it;
+		char reason[512];
+
+		assert_int_equal(dfx_call(f, NEM_SVC_VOLUME, 1, NULL, -1, &out,
+		    NULL, 0), NEM_OK);
+		assert_true(bson_iter_init(&it, &out) &&
+		    bson_iter_find_descendant(&it, "volumes.0.name", &it));
+		assert_string_equal(bson_iter_utf8(&it, NULL), "keep-data");
+		bson_destroy(&out);
+		BSON_APPEND_UTF8(&body, "name", "keep-data");
+		assert_int_equal(dfx_call(f, NEM_SVC_VOLUME, 2, &body, -1, NULL,
+		    reason, sizeof(reason)), NEM_E_BUSY);
+		bson_destroy(&body);
+	}
+
 	/* Stop everything: nothing of the test is left mounted or attached,
 	 * and the persistent volume is still there. */
 	assert_int_equal(dfx_stop(f), 0);
@@ -605,6 +623,70 @@ oversized_frames(void **state)
 	assert_int_equal(dfx_count_mounts(f), 0);
 }
 
+/* an unjailed host runs before the jails, is listed, restarts, logs */
+static void
+host_process(void **state)
+{
+	struct dfx *f = *state;
+	char extra[512], buf[262144];
+	bson_t body = BSON_INITIALIZER, out;
+	bson_iter_t it;
+	int64_t pid1 = 0, pid2 = 0;
+	const char *host_ready, *jail_alloc;
+
+	dfx_cleanup(f);
+	snprintf(extra, sizeof(extra), "[[host]]\nname = \"helper\"\n"
+	    "exec = [\"%s\"]\n", getenv("DAEMON_READY"));
+	dfx_init(f, extra);
+	dfx_make_image(f);
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	dfx_write_jail(f, "web", READY_JAIL(""));
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "web", "ready", 20000);
+
+	for (int i = 0; i < 100 && pid1 == 0; i++) {
+		assert_int_equal(dfx_call(f, NEM_SVC_HOSTPROC, 1, NULL, -1,
+		    &out, NULL, 0), NEM_OK);
+		if (bson_iter_init(&it, &out) &&
+		    bson_iter_find_descendant(&it, "hosts.0.state", &it) &&
+		    strcmp(bson_iter_utf8(&it, NULL), "ready") == 0 &&
+		    bson_iter_init(&it, &out) &&
+		    bson_iter_find_descendant(&it, "hosts.0.pid", &it))
+			pid1 = bson_iter_int64(&it);
+		bson_destroy(&out);
+		if (pid1 == 0)
+			usleep(50000);
+	}
+	assert_true(pid1 > 0);
+	host_ready = log_find(f, "host helper: ready", buf, sizeof(buf));
+	jail_alloc = strstr(buf, "jail web: allocating");
+	assert_non_null(host_ready);
+	assert_non_null(jail_alloc);
+
+	BSON_APPEND_UTF8(&body, "name", "helper");
+	assert_int_equal(dfx_call(f, NEM_SVC_HOSTPROC, 2, &body, -1, NULL,
+	    NULL, 0), NEM_OK);
+	for (int i = 0; i < 100 && (pid2 == 0 || pid2 == pid1); i++) {
+		usleep(50000);
+		assert_int_equal(dfx_call(f, NEM_SVC_HOSTPROC, 1, NULL, -1,
+		    &out, NULL, 0), NEM_OK);
+		if (bson_iter_init(&it, &out) &&
+		    bson_iter_find_descendant(&it, "hosts.0.pid", &it))
+			pid2 = bson_iter_int64(&it);
+		bson_destroy(&out);
+	}
+	assert_true(pid2 > 0);
+	assert_true(pid2 != pid1);
+	bson_destroy(&body);
+
+	/* The host stops after the jail. */
+	assert_int_equal(dfx_stop(f), 0);
+	log_find(f, "jail web: stopped", buf, sizeof(buf));
+	assert_true(strstr(buf, "jail web: stopped") <
+	    strstr(buf, "stopping the unjailed hosts"));
+}
+
 int
 main(void)
 {
@@ -622,6 +704,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(oversized_frames, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(host_process, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
