@@ -618,6 +618,31 @@ jm_policy_from_cfg(const struct cfg_policy *in, struct sup_policy *out)
 }
 
 /*
+ * Finishes what waited for the jail to stop: its removal, a restart with
+ * a changed description, or the next step of the shutdown. j may be
+ * freed on return.
+ */
+static void
+after_stop(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+
+	if (j->remove_after_stop) {
+		jm_jail_destroy(j);
+	} else if (j->start_after_stop && !jm->shutting_down) {
+		j->start_after_stop = false;
+		if (j->pending != NULL) {
+			cfg_jail_free(j->cfg);
+			j->cfg = j->pending;
+			j->pending = NULL;
+		}
+		jm_dispatch(j, JM_EV_START);
+	}
+	if (jm->shutting_down)
+		jm_shutdown_step(jm);
+}
+
+/*
  * Frees the jail's tree after its process is down and moves it to its
  * final state: stopped, or failed with reason (fmt non-NULL).
  */
@@ -641,20 +666,7 @@ free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
 		set_state(j, JM_ST_STOPPED, NULL);
 	finish_waiters(j);
 	jm_deps_changed(jm);
-
-	if (j->remove_after_stop) {
-		jm_jail_destroy(j);
-	} else if (j->start_after_stop && !jm->shutting_down) {
-		j->start_after_stop = false;
-		if (j->pending != NULL) {
-			cfg_jail_free(j->cfg);
-			j->cfg = j->pending;
-			j->pending = NULL;
-		}
-		jm_dispatch(j, JM_EV_START);
-	}
-	if (jm->shutting_down)
-		jm_shutdown_step(jm);
+	after_stop(j);
 }
 
 /*
@@ -757,16 +769,7 @@ act_stop_idle(struct jm_jail *j)
 {
 	set_state(j, JM_ST_STOPPED, NULL);
 	finish_waiters(j);
-	if (j->remove_after_stop) {
-		struct jm *jm = j->jm;
-
-		jm_jail_destroy(j);
-		if (jm->shutting_down)
-			jm_shutdown_step(jm);
-		return;
-	}
-	if (j->jm->shutting_down)
-		jm_shutdown_step(j->jm);
+	after_stop(j);
 }
 
 static void

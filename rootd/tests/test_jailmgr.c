@@ -7,6 +7,7 @@
  * root processes are this test program re-executed in a child mode
  * ("ready", "badframe") or /bin/busybox.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -80,6 +81,49 @@ child_ready(void)
 	/* Let the stop reply leave before the socket closes. */
 	(void)nem_client_serve(cl, 50, &err);
 	nem_client_free(cl);
+	return 0;
+}
+
+/*
+ * Checks that exactly fds 0-3 are open, calls the test's channel handler
+ * (service 100, command 1), prints what it found, and exits 0.
+ */
+static int
+child_probe(void)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(100, 1);
+	struct nem_reply reply;
+	struct nem_client *cl;
+	struct nem_err err;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int leaked = 0;
+
+	if (d == NULL)
+		return 2;
+	while ((de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd == dirfd(d) || fd <= 3)
+			continue;
+		printf("leaked fd %d\n", fd);
+		leaked++;
+	}
+	closedir(d);
+	if (leaked == 0)
+		printf("fds ok\n");
+
+	cl = nem_client_from_env(NULL, &err);
+	if (cl == NULL)
+		return 2;
+	nem_reply_init(&reply);
+	if (nem_client_call(cl, &rq, &reply, &err) == 0)
+		printf("ping ok\n");
+	else
+		printf("ping failed: %s\n", err.msg);
+	nem_reply_clear(&reply);
+	nem_client_free(cl);
+	fflush(stdout);
 	return 0;
 }
 
@@ -374,6 +418,12 @@ test_waiting_for_stopped_provider(void **state)
 	assert_non_null(strstr(info.reason, "waiting for service svc"));
 	assert_int_equal(rt_allocs, 0);
 
+	/* A restart while waiting waits again, with the same reason. */
+	assert_int_equal(jm_jail_restart(fx->jm, "consumer", &err), 0);
+	wait_state(fx, "consumer", JM_ST_WAITING, 1000);
+	assert_int_equal(jm_jail_status(fx->jm, "consumer", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "waiting for service svc"));
+
 	/* Starting the provider releases the consumer. */
 	assert_int_equal(jm_jail_start(fx->jm, "provider", &err), 0);
 	wait_state(fx, "consumer", JM_ST_READY, 10000);
@@ -580,6 +630,46 @@ test_host_lifecycle(void **state)
 }
 
 static void
+on_ping(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	struct nem_send reply = NEM_SEND_INIT;
+	int *calls = arg;
+
+	(*calls)++;
+	nem_txn_reply(t, &reply, NULL);
+}
+
+static void
+test_channel_handler_and_fds(void **state)
+{
+	struct fx *fx = *state;
+	struct chan_handler h = { 100, 1, on_ping, NULL };
+	struct jm_jail_info info;
+	struct nem_err err;
+	int calls = 0;
+	char *log;
+	size_t len;
+
+	h.arg = &calls;
+	assert_int_equal(jm_channel_handle(fx->jm, &h, &err), 0);
+	assert_int_equal(jm_channel_handle(fx->jm, &h, &err), -1);
+	assert_int_equal(err.code, EEXIST);
+	write_jail(fx, "probe",
+	    "autostart = true\n[process]\nexec = [\"%s\", \"probe\"]\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n",
+	    self_exe);
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "probe", JM_ST_STOPPED, 10000);
+	assert_int_equal(calls, 1);
+	assert_int_equal(jm_jail_status(fx->jm, "probe", &info, &err), 0);
+	assert_int_equal(logfile_tail(info.log_path, 4096, &log, &len, &err),
+	    0);
+	assert_non_null(strstr(log, "fds ok"));
+	assert_non_null(strstr(log, "ping ok"));
+	free(log);
+}
+
+static void
 test_logfile_rotation(void **state)
 {
 	struct fx *fx = *state;
@@ -647,6 +737,8 @@ main(int argc, char **argv)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_host_lifecycle,
 		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_channel_handler_and_fds,
+		    fx_setup, fx_teardown),
 	};
 	ssize_t n;
 
@@ -654,6 +746,8 @@ main(int argc, char **argv)
 		return child_ready();
 	if (argc == 2 && strcmp(argv[1], "badframe") == 0)
 		return child_badframe();
+	if (argc == 2 && strcmp(argv[1], "probe") == 0)
+		return child_probe();
 
 	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (n <= 0)
