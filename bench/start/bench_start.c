@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Measures how long it takes to start /bin/true in a fresh jail and reap
- * it, from the call to the reaped exit, on a squashfs root attached to a
- * loop device: os_jail_spawn (with and without a network namespace),
- * `unshare --fork --pid --mount --uts --ipc --net chroot`, bubblewrap and
- * crun when installed (crun in a private mount namespace, see bench_crun). Prints the median and the 90th percentile of many
- * runs per method. It also times attaching, mounting and reading the image
- * with and without LO_FLAGS_DIRECT_IO. Needs root, mksquashfs and
- * /bin/busybox; everything lives in a mkdtemp folder removed at the end.
+ * Measures the time from starting /bin/true in a fresh jail to reaping it,
+ * on a squashfs root attached to a loop device. The methods are
+ * os_jail_spawn (with and without a network namespace),
+ * `unshare --fork --pid --mount --uts --ipc --net chroot`, and bubblewrap
+ * and crun when installed (crun in a private mount namespace, see
+ * bench_crun). It prints the median and the 90th percentile of many runs
+ * per method, then times attaching, mounting and reading the image with
+ * and without LO_FLAGS_DIRECT_IO. Needs root, mksquashfs and /bin/busybox.
+ * Everything lives in a mkdtemp folder that is removed at the end.
  */
 #include <errno.h>
 #include <fcntl.h>

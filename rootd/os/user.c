@@ -66,7 +66,7 @@ field_is(const struct fields *f, int i, const char *s, size_t slen)
 	    memcmp(f->start[i], s, slen) == 0;
 }
 
-/* Calls each line of buf (len bytes) with fields split; stops on nonzero. */
+/* Returns the start of the line after p, and the length of p's line. */
 static const char *
 next_line(const char *p, const char *end, size_t *len)
 {

@@ -42,7 +42,7 @@ hundred_cycles_leave_nothing(void **state)
 	char out[PATH_MAX];
 	int fds_before, sv[2];
 	size_t loops_before, mounts_before;
-	double start;
+	double start, phase[3] = { 0, 0, 0 };
 
 	snprintf(out, sizeof(out), "%s/cycle.out", f->dir);
 	fds_before = fixture_count_fds();
@@ -55,13 +55,16 @@ hundred_cycles_leave_nothing(void **state)
 	for (int i = 0; i < CYCLES; i++) {
 		struct jail_tree t;
 		struct nem_err err;
+		double t0 = now_ms(), t1, t2;
 		int status;
 
 		assert_int_equal(socketpair(AF_UNIX,
 		    SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 		if (fixture_build_jail(f, "cycle", TREE_ALL, &t, &err) == -1)
 			fail_msg("round %d: %s", i, err.msg);
+		t1 = now_ms();
 		status = fixture_probe(f, &t, args, out, sv[1], "/", &err);
+		t2 = now_ms();
 		if (status == -1)
 			fail_msg("round %d: %s", i, err.msg);
 		assert_true(WIFEXITED(status));
@@ -69,8 +72,13 @@ hundred_cycles_leave_nothing(void **state)
 		close(sv[0]);
 		close(sv[1]);
 		fixture_free_jail(f, &t);
+		phase[0] += t1 - t0;
+		phase[1] += t2 - t1;
+		phase[2] += now_ms() - t2;
 	}
-	print_message("%d cycles in %.0f ms\n", CYCLES, now_ms() - start);
+	print_message("%d cycles in %.0f ms: setup %.0f, start to exit %.0f, "
+	    "teardown %.0f\n", CYCLES, now_ms() - start, phase[0], phase[1],
+	    phase[2]);
 
 	assert_int_equal(fixture_count_fds(), fds_before);
 	assert_int_equal(fixture_count_loops(f->dir), 0);

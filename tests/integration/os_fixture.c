@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Shared setup of the os_* root integration tests. Everything a test makes
- * lives under its own mkdtemp folder in /tmp; teardown unmounts what is
+ * lives under its own mkdtemp folder in /tmp. Teardown unmounts what is
  * mounted there (deepest first), detaches the loop devices backed by files
- * there and removes the folder, without crossing into any other mount.
+ * there and removes the folder without crossing into any other mount.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -251,7 +251,7 @@ build_jail(struct fixture *f, const char *name, unsigned mask,
 	return 0;
 }
 
-/* Records fd as an open root, or forgets it when fd is -1 and old given. */
+/* Replaces the tracked root descriptor old with fd (-1: none). */
 static void
 track_root(struct fixture *f, int old, int fd)
 {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Shared setup of the os_* root integration tests: a private run folder
- * made with mkdtemp, a squashfs image holding busybox and the probe, and
- * helpers to build a jail tree through os.h and to tear everything down,
- * also after a failed assertion.
+ * made with mkdtemp and a squashfs image with busybox and the probe. The
+ * helpers build a jail tree through os.h and tear everything down, also
+ * after a failed assertion.
  */
 #ifndef OS_FIXTURE_H
 #define OS_FIXTURE_H

@@ -2,9 +2,10 @@
 /*
  * A static program run as a jail's root process by the os_* integration
  * tests. It prints what it can see, one fact per line, so the test can
- * check the jail from the inside: "fd N TARGET" for each open descriptor,
- * "escape N ..." for each attempt to leave the jail through a descriptor
- * above 3, then cwd, hostname, uid, gid, namespaces and mounts. It writes
+ * check the jail from the inside. The lines are "fd N TARGET" for each open
+ * descriptor and "escape N ..." for each attempt to leave the jail through
+ * a descriptor above 3, then cwd, hostname, uid, gid, namespaces and
+ * mounts. It writes
  * "hello" to fd 3 when that is a socket. Built without sanitizers, because
  * it runs in a tree that holds no shared libraries.
  */

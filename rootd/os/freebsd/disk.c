@@ -232,7 +232,7 @@ os_disk_list(const char *prefix, struct os_disk **disks, size_t *count,
 	return 0;
 }
 
-/* Runs newfs -U on device; on failure err says so. */
+/* Runs newfs -U on device. Returns 0, or -1 with err set. */
 static int
 run_newfs(const char *device, struct nem_err *err)
 {

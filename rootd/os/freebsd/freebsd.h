@@ -29,7 +29,7 @@ int freebsd_resolve_dir(int root_fd, const char *dest, bool create,
 /*
  * Mounts with nmount(2) onto the directory dir_fd: the process changes to
  * dir_fd and passes "." as fspath, so no path is looked up twice. iov
- * holds name/value pairs without fstype and fspath; flags are MNT_*.
+ * contains name/value pairs without fstype and fspath; flags are MNT_*.
  * Returns 0, or -1 with err set and the kernel's errmsg appended.
  */
 int freebsd_mount_at(int dir_fd, const char *dest, const char *fstype,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * FreeBSD jails: jail_set(2) creates a persistent jail on the mounted tree
- * (with its own vnet unless the host network is shared), pdfork(2) starts
- * the root process with a process descriptor, and the child enters the
- * jail with jail_attach(2), drops to the jail user, keeps only descriptors
- * 0 to 3 and executes. A failure in the child before exec is written to a
+ * FreeBSD jails: jail_set(2) creates a persistent jail on the mounted tree,
+ * with its own vnet unless the host network is shared. pdfork(2) starts
+ * the root process with a process descriptor. The child enters the jail
+ * with jail_attach(2), drops to the jail user, keeps only descriptors 0 to
+ * 3 and executes. A failure in the child before exec is written to a
  * close-on-exec pipe and returned by os_jail_spawn.
  *
  * NOTE: compile-unchecked: written without a FreeBSD machine, against the

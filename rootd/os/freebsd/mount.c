@@ -211,7 +211,8 @@ os_root_close(struct os_root *root)
 	root->path = NULL;
 }
 
-/* Mounts onto dest and, for "/", reopens the root so it sees the mount. */
+/* Mounts onto dest. After a mount at "/" the root is reopened, because
+ * the old descriptor refers to the covered directory. */
 static int
 mount_in_root(struct os_root *root, const char *dest, const char *fstype,
     struct iovec *iov, unsigned niov, int flags, struct nem_err *err)
@@ -224,7 +225,6 @@ mount_in_root(struct os_root *root, const char *dest, const char *fstype,
 	rc = freebsd_mount_at(dir_fd, dest, fstype, iov, niov, flags, err);
 	close(dir_fd);
 	if (rc == 0 && strcmp(dest, "/") == 0) {
-		/* The old descriptor still refers to the covered directory. */
 		struct os_root fresh;
 
 		if (os_root_open(root->path, &fresh, err) == -1)

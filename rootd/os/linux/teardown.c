@@ -5,7 +5,7 @@
  * unmounted deepest first. A mount point is reached through a descriptor of
  * its parent directory opened without following symlinks, because a jail
  * may have renamed a directory on the way and planted a symlink in its
- * place; a mount that cannot be reached that way is detached lazily.
+ * place. A mount that cannot be reached that way is detached lazily.
  */
 #include "os.h"
 #include "linux.h"
