@@ -2,10 +2,12 @@
 /*
  * The nem-rootd executable. It parses the command line, loads the host
  * configuration and wires the modules together in order: PID 1 duties or
- * subreaper, directories, instance lock, supervisor, control socket and
- * unjailed hosts. It then runs the event loop in the foreground until a
- * stop signal and stops everything in reverse order. It never daemonizes,
- * because the init system or a terminal keeps it in the foreground.
+ * subreaper, directories, instance lock, state database, image store, jail
+ * runtime, supervisor, jail manager, control plane and control socket. It
+ * then runs the event loop in the foreground until a stop signal or a
+ * daemon.stop request and stops everything in reverse order. It never
+ * daemonizes, because the init system or a terminal keeps it in the
+ * foreground.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +26,14 @@
 #include <nem/log.h>
 
 #include "config.h"
+#include "control.h"
 #include "ctlsock.h"
+#include "db.h"
+#include "jail.h"
+#include "jailmgr.h"
 #include "lockfile.h"
 #include "pid1.h"
+#include "store.h"
 #include "supervise.h"
 
 #define USAGE								\
@@ -41,28 +48,23 @@
 /* Exit status of a usage error, as check-config uses it. */
 #define EXIT_USAGE 2
 
-/* An unjailed daemon from a [[host]] entry. */
-struct host {
-	struct rootd *rootd;
-	const struct cfg_host_entry *entry;
-	char **env;		/* "NAME=value" strings, NULL-terminated */
-	int channel;		/* rootd's end of the NEM channel, or -1 */
-	struct sup_unit *unit;
-};
-
 /* The daemon: everything main wires together. */
 struct rootd {
 	const char *config_path;
 	bool verbose;
 	bool init;			/* PID 1 */
 	struct cfg_host *cfg;
+	int lock_fd;
+	struct db *db;
+	struct store *store;
+	struct jail_runtime *runtime;
+	struct jm_runtime jm_runtime;
 	struct event_base *base;
 	struct sup *sup;
+	struct jm *jm;
+	struct control *control;
 	struct ctl_listener *ctl;
-	int lock_fd;
-	struct host *hosts;
-	size_t nhosts;
-	struct event *signals[5];
+	struct event *signals[4];
 	size_t nsignals;
 	bool stopping;
 	enum pid1_action action;	/* what PID 1 does at the end */
@@ -108,150 +110,6 @@ make_dir(const char *what, const char *dir, mode_t mode, struct nem_err *err)
 	return 0;
 }
 
-static pid_t
-host_start(void *arg, struct nem_err *err)
-{
-	struct host *h = arg;
-	struct sup_exec spec = {
-		.argv = (const char *const *)h->entry->cmd.exec,
-		.env = (const char *const *)h->env,
-		.stdio = { -1, STDOUT_FILENO, STDERR_FILENO },
-	};
-	int pair[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1)
-		return nem_err_sys(err, errno, "cannot create the NEM channel");
-	spec.channel = pair[1];
-	pid = sup_spawn_exec(&spec, err);
-	close(pair[1]);
-	if (pid == -1) {
-		close(pair[0]);
-		return -1;
-	}
-	/* TODO: hand pair[0] to the control plane once it speaks NEM to
-	 * hosts; until then rootd keeps the channel open and silent. */
-	h->channel = pair[0];
-	return pid;
-}
-
-static void
-host_exited(void *arg, pid_t pid, int status)
-{
-	struct host *h = arg;
-
-	if (h->channel != -1)
-		close(h->channel);
-	h->channel = -1;
-}
-
-static const struct sup_unit_ops host_ops = {
-	.start = host_start,
-	.exited = host_exited,
-};
-
-/* Builds the "NAME=value" array of a host's environment. */
-static char **
-host_env(const struct cfg_command *cmd, struct nem_err *err)
-{
-	char **env = calloc(cmd->nenv + 1, sizeof(*env));
-
-	if (env == NULL) {
-		nem_err_sys(err, ENOMEM, "cannot build an environment");
-		return NULL;
-	}
-	for (size_t i = 0; i < cmd->nenv; i++) {
-		if (asprintf(&env[i], "%s=%s", cmd->env[i].name,
-		    cmd->env[i].value) == -1) {
-			env[i] = NULL;
-			for (size_t j = 0; j < i; j++)
-				free(env[j]);
-			free(env);
-			nem_err_sys(err, ENOMEM, "cannot build an environment");
-			return NULL;
-		}
-	}
-	return env;
-}
-
-static void
-policy_from_cfg(const struct cfg_policy *in, struct sup_policy *out)
-{
-	switch (in->restart) {
-	case CFG_RESTART_ALWAYS:
-		out->restart = SUP_RESTART_ALWAYS;
-		break;
-	case CFG_RESTART_ON_FAILURE:
-		out->restart = SUP_RESTART_ON_FAILURE;
-		break;
-	case CFG_RESTART_NEVER:
-	default:
-		out->restart = SUP_RESTART_NEVER;
-		break;
-	}
-	out->restart_delay_ms = in->restart_delay_ms;
-	out->restart_delay_max_ms = in->restart_delay_max_ms;
-	out->restart_reset_ms = in->restart_reset_ms;
-	out->stop_timeout_ms = in->stop_timeout_ms;
-}
-
-/* Adds and starts a unit per [[host]] entry, in the order written. */
-static int
-start_hosts(struct rootd *rd, struct nem_err *err)
-{
-	rd->hosts = calloc(rd->cfg->nhosts, sizeof(*rd->hosts));
-	if (rd->hosts == NULL && rd->cfg->nhosts > 0)
-		return nem_err_sys(err, ENOMEM, "cannot allocate the hosts");
-	for (size_t i = 0; i < rd->cfg->nhosts; i++) {
-		struct host *h = &rd->hosts[i];
-		struct sup_policy policy;
-		struct nem_err start_err;
-
-		h->rootd = rd;
-		h->entry = &rd->cfg->hosts[i];
-		h->channel = -1;
-		h->env = host_env(&h->entry->cmd, err);
-		if (h->env == NULL)
-			return -1;
-		rd->nhosts++;
-		policy_from_cfg(&h->entry->policy, &policy);
-		h->unit = sup_unit_add(rd->sup, h->entry->name, &policy,
-		    &host_ops, h, err);
-		if (h->unit == NULL)
-			return -1;
-		/* A failed start is logged and retried by its policy. */
-		(void)sup_unit_start(h->unit, &start_err);
-	}
-	return 0;
-}
-
-static void
-free_hosts(struct rootd *rd)
-{
-	for (size_t i = 0; i < rd->nhosts; i++) {
-		struct host *h = &rd->hosts[i];
-
-		for (size_t j = 0; h->env != NULL && h->env[j] != NULL; j++)
-			free(h->env[j]);
-		free(h->env);
-		if (h->channel != -1)
-			close(h->channel);
-	}
-	free(rd->hosts);
-	rd->hosts = NULL;
-	rd->nhosts = 0;
-}
-
-static void
-on_control(void *arg, int fd, const struct ctl_peer *peer)
-{
-	/* TODO: hand the connection to the control plane once it exists;
-	 * until then a client sees the connection closed. */
-	log_debug("control: no control plane yet; closing the connection "
-	    "from pid %d", (int)peer->pid);
-	close(fd);
-}
-
 static void
 on_stopped(void *arg)
 {
@@ -260,36 +118,53 @@ on_stopped(void *arg)
 	event_base_loopbreak(rd->base);
 }
 
+/* The jails and hosts are down; stop any unit that is left. */
 static void
-begin_stop(struct rootd *rd, int sig)
+on_jails_stopped(void *arg)
 {
-	if (rd->stopping) {
-		log_info("received SIG%s; the shutdown is already running",
-		    sigabbrev_np(sig));
-		return;
-	}
-	rd->stopping = true;
-	if (rd->init) {
-		(void)pid1_action_from_signal(sig, &rd->action);
-		log_info("received SIG%s: stopping everything, then %s",
-		    sigabbrev_np(sig), pid1_action_name(rd->action));
-	} else
-		log_info("received SIG%s: stopping everything",
-		    sigabbrev_np(sig));
+	struct rootd *rd = arg;
+
 	sup_shutdown(rd->sup, on_stopped, rd);
 }
 
+/* Starts the ordered stop: jails, then hosts, then the loop ends. */
+static void
+begin_stop(struct rootd *rd, const char *why, enum pid1_action action)
+{
+	if (rd->stopping) {
+		log_info("%s; the shutdown is already running", why);
+		return;
+	}
+	rd->stopping = true;
+	rd->action = action;
+	if (rd->init)
+		log_info("%s: stopping everything, then %s", why,
+		    pid1_action_name(action));
+	else
+		log_info("%s: stopping everything", why);
+	jm_shutdown(rd->jm, on_jails_stopped, rd);
+}
+
+/* Runs daemon.stop from the control socket like SIGTERM. */
+static void
+on_daemon_stop(void *arg)
+{
+	begin_stop(arg, "daemon.stop requested", PID1_POWEROFF);
+}
+
 /*
- * Re-reads the host configuration. A file with errors is rejected as a
- * whole and the running configuration stays.
- * TODO: apply changed [[host]] entries and jail descriptions; only the log
- * level takes effect now.
+ * Re-reads the host configuration and the jail descriptions. A host
+ * configuration with errors is rejected as a whole and the running one
+ * stays. Jails are reloaded as a difference by the jail manager.
+ * TODO: apply changed [[host]] entries and directories; of the host
+ * configuration only the log level takes effect now.
  */
 static void
 reload(struct rootd *rd)
 {
 	struct cfg_diags diags = { 0 };
 	struct cfg_host *fresh;
+	struct nem_err err;
 
 	log_info("received SIGHUP: reloading %s", rd->config_path);
 	fresh = cfg_host_load(rd->config_path, &diags);
@@ -300,24 +175,33 @@ reload(struct rootd *rd)
 		log_errx("reload rejected: %s has %zu errors; the running "
 		    "configuration stays", rd->config_path, diags.len);
 		cfg_diags_clear(&diags);
-		return;
+	} else {
+		log_init(fresh->log_dest, rd->verbose ? LOG_LEVEL_DEBUG :
+		    fresh->log_level);
+		log_info("reloaded %s: log level applied; restart nem-rootd "
+		    "for changes to [[host]] entries and directories",
+		    rd->config_path);
+		cfg_host_free(fresh);
 	}
-	log_init(fresh->log_dest, rd->verbose ? LOG_LEVEL_DEBUG :
-	    fresh->log_level);
-	log_info("reloaded %s: log level applied; restart nem-rootd for "
-	    "changes to [[host]] entries and directories", rd->config_path);
-	cfg_host_free(fresh);
+	if (jm_reload(rd->jm, &err) == -1)
+		log_errx("reload of the jail descriptions failed: %s",
+		    err.msg);
 }
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct rootd *rd = arg;
+	enum pid1_action action = PID1_POWEROFF;
+	char why[32];
 
-	if (sig == SIGHUP)
+	if (sig == SIGHUP) {
 		reload(rd);
-	else
-		begin_stop(rd, (int)sig);
+		return;
+	}
+	(void)pid1_action_from_signal((int)sig, &action);
+	snprintf(why, sizeof(why), "received SIG%s", sigabbrev_np((int)sig));
+	begin_stop(rd, why, action);
 }
 
 static int
@@ -362,10 +246,71 @@ die(const struct rootd *rd, const char *msg)
 		pid1_finish(PID1_HALT);
 }
 
+/* Opens the state database, the image store and the jail runtime. */
+static void
+open_state(struct rootd *rd)
+{
+	const struct jail_paths paths = {
+		.run_dir = rd->cfg->run_dir,
+		.state_dir = rd->cfg->state_dir,
+	};
+	struct nem_err err;
+
+	rd->db = db_open(rd->cfg->state_dir, &err);
+	if (rd->db == NULL)
+		die(rd, err.msg);
+	rd->store = store_open(rd->db, rd->cfg->state_dir, &err);
+	if (rd->store == NULL)
+		die(rd, err.msg);
+	rd->runtime = jail_runtime_open(&paths, rd->store, rd->db, &err);
+	if (rd->runtime == NULL)
+		die(rd, err.msg);
+}
+
+/* Creates the supervisor, the jail manager and the control plane. */
+static void
+open_services(struct rootd *rd)
+{
+	struct jm_params jp = { 0 };
+	struct control_params cp = { 0 };
+	struct nem_err err;
+
+	rd->base = event_base_new();
+	if (rd->base == NULL)
+		die(rd, "cannot create the event loop");
+	rd->sup = sup_new(rd->base, &err);
+	if (rd->sup == NULL || watch_signals(rd, &err) == -1)
+		die(rd, err.msg);
+
+	jm_runtime_from_jail(rd->runtime, &rd->jm_runtime);
+	jp.base = rd->base;
+	jp.sup = rd->sup;
+	jp.db = rd->db;
+	jp.store = rd->store;
+	jp.host = rd->cfg;
+	jp.runtime = &rd->jm_runtime;
+	jp.version = NEM_ROOTD_VERSION;
+	rd->jm = jm_new(&jp, &err);
+	if (rd->jm == NULL)
+		die(rd, err.msg);
+
+	cp.base = rd->base;
+	cp.jm = rd->jm;
+	cp.store = rd->store;
+	cp.runtime = rd->runtime;
+	cp.version = NEM_ROOTD_VERSION;
+	cp.stop = on_daemon_stop;
+	cp.stop_arg = rd;
+	rd->control = control_new(&cp, &err);
+	if (rd->control == NULL)
+		die(rd, err.msg);
+}
+
 /* Brings everything up in order; an error ends the process (see die). */
 static void
 start(struct rootd *rd)
 {
+	size_t jails, ready, failed, hosts;
 	struct nem_err err;
 
 	if (rd->init) {
@@ -386,21 +331,20 @@ start(struct rootd *rd)
 	if (rd->lock_fd == -1)
 		die(rd, err.msg);
 
-	rd->base = event_base_new();
-	if (rd->base == NULL)
-		die(rd, "cannot create the event loop");
-	rd->sup = sup_new(rd->base, &err);
-	if (rd->sup == NULL || watch_signals(rd, &err) == -1)
-		die(rd, err.msg);
-	rd->ctl = ctl_listen(rd->base, rd->cfg->control_socket, on_control,
-	    rd, &err);
+	open_state(rd);
+	open_services(rd);
+	rd->ctl = ctl_listen(rd->base, rd->cfg->control_socket,
+	    control_accept, rd->control, &err);
 	if (rd->ctl == NULL)
 		die(rd, err.msg);
-	if (start_hosts(rd, &err) == -1)
-		die(rd, err.msg);
-	log_info("version %s running as pid %d%s with %zu hosts",
-	    NEM_ROOTD_VERSION, (int)getpid(), rd->init ? " (init)" : "",
-	    rd->nhosts);
+
+	/* Single jails and hosts that fail are logged and retried there. */
+	if (jm_start(rd->jm, &err) == -1)
+		log_errx("%s; no jail is started", err.msg);
+	jm_counts(rd->jm, &jails, &ready, &failed, &hosts);
+	log_info("version %s running as pid %d%s with %zu hosts and %zu "
+	    "jails", NEM_ROOTD_VERSION, (int)getpid(),
+	    rd->init ? " (init)" : "", hosts, jails);
 }
 
 /* Frees what start made, in reverse order. */
@@ -408,11 +352,15 @@ static void
 stop(struct rootd *rd)
 {
 	ctl_close(rd->ctl);
+	control_free(rd->control);
+	jm_free(rd->jm);
 	sup_free(rd->sup);
-	free_hosts(rd);
 	for (size_t i = 0; i < rd->nsignals; i++)
 		event_free(rd->signals[i]);
 	event_base_free(rd->base);
+	jail_runtime_close(rd->runtime);
+	store_close(rd->store);
+	db_close(rd->db);
 	lockfile_release(rd->lock_fd);
 	log_info("stopped");
 	cfg_host_free(rd->cfg);
@@ -515,9 +463,8 @@ main(int argc, char **argv)
 	if (event_base_dispatch(rd.base) == -1)
 		log_errx("the event loop failed; stopping");
 	if (!rd.stopping) {
-		/* The loop ended without a stop signal: stop all the same. */
-		rd.stopping = true;
-		sup_shutdown(rd.sup, on_stopped, &rd);
+		/* The loop ended without a stop request: stop all the same. */
+		begin_stop(&rd, "the event loop ended", PID1_POWEROFF);
 		event_base_dispatch(rd.base);
 	}
 	stop(&rd);
