@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The smaller command groups of nemctl: info (daemon.info), volume ls|rm,
+ * host ls|restart (the hostproc service) and events (the event service,
+ * printed line by line until the daemon closes the stream or nemctl is
+ * interrupted).
+ */
+#include "nemctl.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include <nem/frame.h>
+#include <nem/proto.h>
+
+/* Parses the arguments of a command that takes none; see subcmd_args. */
+static int
+no_args(struct nemctl *c, const struct subcmd *sc, int argc, char **argv,
+    int *exit)
+{
+	struct args a;
+
+	return subcmd_args(c, sc, argc, argv, NULL, 0, 0, 0, &a, exit);
+}
+
+/* Parses a command whose one argument is a name of kind. */
+static const char *
+name_arg(struct nemctl *c, const struct subcmd *sc, const char *kind,
+    int argc, char **argv, int *exit)
+{
+	struct args a;
+	struct nem_err err;
+
+	if (subcmd_args(c, sc, argc, argv, NULL, 0, 1, 1, &a, exit) == -1)
+		return NULL;
+	if (args_name(kind, a.pos[0], &err) == -1) {
+		*exit = print_err(&err, NEMCTL_EXIT_USAGE);
+		return NULL;
+	}
+	return a.pos[0];
+}
+
+/* Calls a command whose request is {name} and whose reply is empty. */
+static int
+call_named(struct nemctl *c, uint16_t svc, uint16_t cmd, const char *name,
+    uint32_t timeout_ms, const char *what, const char *done)
+{
+	bson_t body = BSON_INITIALIZER, out;
+	int rc;
+
+	BSON_APPEND_UTF8(&body, "name", name);
+	rc = call(c, svc, cmd, &body, -1, timeout_ms, what, &out);
+	bson_destroy(&body);
+	if (rc != NEMCTL_EXIT_OK)
+		return rc;
+	if (c->json)
+		table_print_json(&out, c->out);
+	else
+		fprintf(c->out, "%s\n", done);
+	bson_destroy(&out);
+	return rc;
+}
+
+/* info */
+
+int
+cmd_info(struct nemctl *c, int argc, char **argv)
+{
+	static const struct subcmd sc = { "info", NULL, "info",
+		"show the daemon's name, version, pid, uptime and counts" };
+	bson_t out;
+	int rc;
+
+	if (no_args(c, &sc, argc, argv, &rc) == -1)
+		return rc;
+	rc = call(c, NEM_SVC_DAEMON, NEM_DAEMON_INFO, NULL, -1,
+	    NEMCTL_TIMEOUT_MS, "info", &out);
+	if (rc != NEMCTL_EXIT_OK)
+		return rc;
+	if (c->json)
+		table_print_json(&out, c->out);
+	else
+		table_print_fields(&out, c->out);
+	bson_destroy(&out);
+	return rc;
+}
+
+/* volume */
+
+static int
+volume_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
+{
+	static const char *const heads[] = { "NAME", "SIZE", "ALLOCATED",
+		"IN-USE", "USED-BY" };
+	struct table t;
+	struct nem_err err;
+	bson_iter_t it, arr;
+	bson_t out;
+	int rc;
+
+	if (no_args(c, sc, argc, argv, &rc) == -1)
+		return rc;
+	rc = call(c, NEM_SVC_VOLUME, NEMCTL_VOLUME_LIST, NULL, -1,
+	    NEMCTL_TIMEOUT_MS, "volume ls", &out);
+	if (rc != NEMCTL_EXIT_OK)
+		return rc;
+	if (c->json) {
+		table_print_json(&out, c->out);
+		bson_destroy(&out);
+		return rc;
+	}
+
+	if (table_init(&t, 5, heads, &err) == -1) {
+		bson_destroy(&out);
+		return print_err(&err, NEMCTL_EXIT_SYSTEM);
+	}
+	if (bson_iter_init_find(&it, &out, "volumes") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
+		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t v;
+			char size[32], alloc[32];
+
+			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
+				continue;
+			bson_iter_document(&arr, &len, &data);
+			if (!bson_init_static(&v, data, len))
+				continue;
+			table_size((uint64_t)doc_int(&v, "size"), size,
+			    sizeof(size));
+			table_size((uint64_t)doc_int(&v, "allocated"), alloc,
+			    sizeof(alloc));
+			const char *row[] = { doc_str(&v, "name"), size, alloc,
+				doc_bool(&v, "in_use") ? "yes" : "no",
+				doc_str(&v, "used_by")[0] != '\0' ?
+				    doc_str(&v, "used_by") : "-" };
+			if (table_add(&t, row, &err) == -1)
+				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
+		}
+	}
+	table_print(&t, c->out);
+	table_free(&t);
+	bson_destroy(&out);
+	return rc;
+}
+
+static int
+volume_rm(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
+{
+	const char *name;
+	char what[128], done[128];
+	int rc;
+
+	if ((name = name_arg(c, sc, "volume", argc, argv, &rc)) == NULL)
+		return rc;
+	snprintf(what, sizeof(what), "volume rm %s", name);
+	snprintf(done, sizeof(done), "removed volume %s", name);
+	return call_named(c, NEM_SVC_VOLUME, NEMCTL_VOLUME_REMOVE, name,
+	    NEMCTL_TIMEOUT_MS, what, done);
+}
+
+int
+cmd_volume(struct nemctl *c, int argc, char **argv)
+{
+	static const struct subcmd cmds[] = {
+		{ "ls", volume_ls, "volume ls",
+		    "list the persistent volumes and who uses them" },
+		{ "rm", volume_rm, "volume rm NAME",
+		    "remove a volume that no jail uses or describes" },
+	};
+
+	return subcmd_run(c, "volume", cmds, sizeof(cmds) / sizeof(cmds[0]),
+	    argc, argv);
+}
+
+/* host */
+
+static int
+host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
+{
+	static const char *const heads[] = { "NAME", "STATE", "PID", "STARTS",
+		"LAST-STATUS" };
+	struct table t;
+	struct nem_err err;
+	bson_iter_t it, arr;
+	bson_t out;
+	int rc;
+
+	if (no_args(c, sc, argc, argv, &rc) == -1)
+		return rc;
+	rc = call(c, NEM_SVC_HOSTPROC, NEMCTL_HOSTPROC_LIST, NULL, -1,
+	    NEMCTL_TIMEOUT_MS, "host ls", &out);
+	if (rc != NEMCTL_EXIT_OK)
+		return rc;
+	if (c->json) {
+		table_print_json(&out, c->out);
+		bson_destroy(&out);
+		return rc;
+	}
+
+	if (table_init(&t, 5, heads, &err) == -1) {
+		bson_destroy(&out);
+		return print_err(&err, NEMCTL_EXIT_SYSTEM);
+	}
+	if (bson_iter_init_find(&it, &out, "hosts") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
+		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t v;
+			char pid[24], starts[24], status[24];
+
+			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
+				continue;
+			bson_iter_document(&arr, &len, &data);
+			if (!bson_init_static(&v, data, len))
+				continue;
+			snprintf(pid, sizeof(pid), "%" PRId64,
+			    doc_int(&v, "pid"));
+			snprintf(starts, sizeof(starts), "%" PRId64,
+			    doc_int(&v, "starts"));
+			snprintf(status, sizeof(status), "%" PRId64,
+			    doc_int(&v, "last_status"));
+			const char *row[] = { doc_str(&v, "name"),
+				doc_str(&v, "state"),
+				doc_int(&v, "pid") > 0 ? pid : "-", starts,
+				status };
+			if (table_add(&t, row, &err) == -1)
+				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
+		}
+	}
+	table_print(&t, c->out);
+	table_free(&t);
+	bson_destroy(&out);
+	return rc;
+}
+
+static int
+host_restart(struct nemctl *c, const struct subcmd *sc, int argc,
+    char **argv)
+{
+	const char *name;
+	char what[128], done[128];
+	int rc;
+
+	if ((name = name_arg(c, sc, "host", argc, argv, &rc)) == NULL)
+		return rc;
+	snprintf(what, sizeof(what), "host restart %s", name);
+	snprintf(done, sizeof(done), "restarting host %s", name);
+	return call_named(c, NEM_SVC_HOSTPROC, NEMCTL_HOSTPROC_RESTART, name,
+	    NEMCTL_TIMEOUT_MS, what, done);
+}
+
+int
+cmd_host(struct nemctl *c, int argc, char **argv)
+{
+	static const struct subcmd cmds[] = {
+		{ "ls", host_ls, "host ls",
+		    "list the unjailed hosts that nem-rootd supervises" },
+		{ "restart", host_restart, "host restart NAME",
+		    "restart an unjailed host" },
+	};
+
+	return subcmd_run(c, "host", cmds, sizeof(cmds) / sizeof(cmds[0]),
+	    argc, argv);
+}
+
+/* events */
+
+static int
+on_event(struct nem_msg *msg, void *arg)
+{
+	struct nemctl *c = arg;
+	struct nem_err err;
+	char when[32];
+	bson_t doc;
+
+	if (nem_msg_body_bson(msg, &doc, &err) == -1) {
+		fprintf(stderr, "nemctl: events: skipping an event that is not "
+		    "a valid document: %s\n", err.msg);
+		return 0;
+	}
+	if (c->json) {
+		table_print_json(&doc, c->out);
+	} else {
+		const char *reason = doc_str(&doc, "reason");
+
+		table_time(doc_int(&doc, "time"), when, sizeof(when));
+		fprintf(c->out, "%s  ", when);
+		table_put(doc_str(&doc, "kind"), c->out);
+		fputc(' ', c->out);
+		table_put(doc_str(&doc, "name"), c->out);
+		fputc(' ', c->out);
+		table_put(doc_str(&doc, "state"), c->out);
+		if (reason[0] != '\0') {
+			fputs(": ", c->out);
+			table_put(reason, c->out);
+		}
+		fputc('\n', c->out);
+	}
+	/* Each event is flushed at once, so a reader of a pipe gets it as it
+	 * happens. A closed pipe cancels the subscription. */
+	return fflush(c->out) == EOF ? -1 : 0;
+}
+
+int
+cmd_events(struct nemctl *c, int argc, char **argv)
+{
+	static const struct subcmd sc = { "events", NULL, "events",
+		"print jail and host state changes as they happen" };
+	int rc;
+
+	if (no_args(c, &sc, argc, argv, &rc) == -1)
+		return rc;
+	return call_stream(c, NEM_SVC_EVENT, NEMCTL_EVENT_SUBSCRIBE, NULL, -1,
+	    NEM_TIMEOUT_NONE, "events", on_event, c, NULL);
+}
