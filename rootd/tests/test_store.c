@@ -45,6 +45,55 @@ import_detects_fstypes(void **state)
 	fixture_check_consistent(f);
 }
 
+/* Fails unless every open descriptor on a file under dir is close-on-exec. */
+static int
+check_cloexec_under(const char *dir)
+{
+	struct dirent *de;
+	DIR *fds = opendir("/proc/self/fd");
+	int checked = 0;
+
+	assert_non_null(fds);
+	while ((de = readdir(fds)) != NULL) {
+		char link[64], target[PATH_MAX];
+		int fd = atoi(de->d_name);
+		ssize_t n;
+
+		if (de->d_name[0] == '.' || fd == dirfd(fds))
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, dir, strlen(dir)) != 0)
+			continue;
+		if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+			fail_msg("fd %d (%s) is not close-on-exec", fd, target);
+		checked++;
+	}
+	closedir(fds);
+	return checked;
+}
+
+static void
+store_descriptors_are_cloexec(void **state)
+{
+	struct fixture *f = *state;
+	struct store_image image;
+	char path[PATH_MAX];
+	struct nem_err err;
+	int fd;
+
+	fixture_make_image(f, "squashfs", "base", 5000, path);
+	fixture_import_ok(f, path, "base", NULL, &image);
+	assert_int_equal(store_open_image(f->store, image.sha256, &fd, &err),
+	    0);
+	/* The database files, two directories and the image at least. */
+	assert_true(check_cloexec_under(f->state) >= 4);
+	close(fd);
+}
+
 static void
 import_rejects_unknown_type(void **state)
 {
@@ -754,6 +803,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		STORE_TEST(import_detects_fstypes),
 		STORE_TEST(import_rejects_unknown_type),
+		STORE_TEST(store_descriptors_are_cloexec),
 		STORE_TEST(import_dedupes_same_bytes),
 		STORE_TEST(import_rejects_changed_content),
 		STORE_TEST(import_checks_request),
