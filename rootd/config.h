@@ -282,8 +282,9 @@ void cfg_host_free(struct cfg_host *host);
  * name without its ".toml" suffix and must pass name_check(). Relative
  * file mount sources are resolved against the configuration folder: the
  * folder above the one that contains path, because jail files live in
- * <configuration folder>/jails/. Every error is appended to diags. Returns the jail to free with cfg_jail_free(), or
- * NULL when there was any error.
+ * <configuration folder>/jails/. Every error is appended to diags.
+ * Returns the jail to free with cfg_jail_free(), or NULL when there was
+ * any error.
  */
 struct cfg_jail *cfg_jail_load(const char *path, struct cfg_diags *diags);
 

@@ -17,7 +17,7 @@ struct cfg_claim {
 	const char *name;	/* service, volume or device; NULL for listen */
 	unsigned char addr[20];	/* listen: family, address, port */
 	size_t jail;		/* index in the set, sorted by jail name */
-	size_t item;		/* index of the provides, mount or listen entry */
+	size_t item;		/* index of the provides, mount or listen */
 };
 
 static int

@@ -2,8 +2,9 @@
 /*
  * The dependency graph of a set of jails and its start order. Each
  * required service must have a provider, and requirements must not form a
- * cycle; config_claims.c checks what only one jail may claim. A jail that fails any check, or that requires a service
- * of a jail that cannot start, is not startable. The start order is a
+ * cycle; config_claims.c checks what only one jail may claim. A jail that
+ * fails any check, or that requires a service of a jail that cannot
+ * start, is not startable. The start order is a
  * topological order of the startable jails, ties broken by name.
  *
  * Limitations: the start order takes O(n^2) time in the number of jails,
@@ -73,10 +74,11 @@ link_requires(struct graph *g)
 			g->provider[i][k] = p;
 			if (p != SIZE_MAX)
 				continue;
-			cfg_set_err(set, i, j->requires[k].line, j->requires[k].col,
-			    "service '%s' is required but no valid jail "
-			    "provides it; add it to 'provides' of a jail or "
-			    "remove it from 'requires'", j->requires[k].name);
+			cfg_set_err(set, i, j->requires[k].line,
+			    j->requires[k].col, "service '%s' is required but "
+			    "no valid jail provides it; add it to 'provides' "
+			    "of a jail or remove it from 'requires'",
+			    j->requires[k].name);
 		}
 	}
 }
@@ -124,9 +126,9 @@ report_cycle(struct graph *g, size_t c)
 		for (size_t k = 0; k < j->nrequires; k++) {
 			if (g->provider[i][k] != next)
 				continue;
-			cfg_set_err(set, i, j->requires[k].line, j->requires[k].col,
-			    "dependency cycle: %s (each jail requires a "
-			    "service of the next)", text);
+			cfg_set_err(set, i, j->requires[k].line,
+			    j->requires[k].col, "dependency cycle: %s (each "
+			    "jail requires a service of the next)", text);
 			break;
 		}
 	}

@@ -66,8 +66,7 @@ get_log(struct cfg_ctx *ctx, const struct toml_value *root,
 		result = -1;
 	} else if (rc == 1 && log_level_parse(s, &host->log_level) == -1) {
 		cfg_err(ctx, pos, "invalid log_level \"%s\": use \"error\", "
-		    "\"warn\", \"info\" or \"debug\"", units_preview(s,
-		    strlen(s), (char[UNITS_PREVIEW_SIZE]){ 0 }));
+		    "\"warn\", \"info\" or \"debug\"", CFG_PREVIEW(s));
 		result = -1;
 	}
 
@@ -79,8 +78,7 @@ get_log(struct cfg_ctx *ctx, const struct toml_value *root,
 		host->log_dest = LOG_DEST_SYSLOG;
 	} else if (rc == 1 && strcmp(s, "stderr") != 0) {
 		cfg_err(ctx, pos, "invalid log \"%s\": use \"stderr\" or "
-		    "\"syslog\"", units_preview(s, strlen(s),
-		    (char[UNITS_PREVIEW_SIZE]){ 0 }));
+		    "\"syslog\"", CFG_PREVIEW(s));
 		result = -1;
 	}
 	return result;
@@ -124,9 +122,8 @@ get_paths(struct cfg_ctx *ctx, const struct toml_value *root,
 	    sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		cfg_err(ctx, pos, "control socket path \"%s\" is %zu bytes, the "
 		    "maximum for a unix socket is %zu; set a shorter "
-		    "control_socket or run_dir", units_preview(
-		    host->control_socket, strlen(host->control_socket),
-		    (char[UNITS_PREVIEW_SIZE]){ 0 }),
+		    "control_socket or run_dir",
+		    CFG_PREVIEW(host->control_socket),
 		    strlen(host->control_socket),
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		result = -1;
@@ -257,7 +254,7 @@ cfg_host_load_buffer(const char *label, const char *data, size_t len,
 	if (rc == 1 && !hostname_ok(s))
 		cfg_err(&ctx, pos, "invalid hostname \"%s\": use labels of "
 		    "letters, digits and '-' joined by '.', at most %d bytes",
-		    units_preview(s, strlen(s), (char[UNITS_PREVIEW_SIZE]){ 0 }),
+		    CFG_PREVIEW(s),
 		    HOSTNAME_MAX);
 	else if (rc == 1)
 		host->hostname = cfg_strdup(&ctx, s, pos);

@@ -14,6 +14,15 @@
 
 #include "config.h"
 #include "toml.h"
+#include "units.h"
+
+/*
+ * Returns a printable, shortened copy of the NUL-terminated string s for
+ * quoting in a message (see units_preview()). The copy lives in a
+ * compound literal, so it is valid until the end of the enclosing block.
+ */
+#define CFG_PREVIEW(s) \
+	units_preview((s), strlen(s), (char[UNITS_PREVIEW_SIZE]){ 0 })
 
 /* Validation state of one file. */
 struct cfg_ctx {

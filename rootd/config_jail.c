@@ -29,14 +29,6 @@ static const char *const services_keys[] = { "provides", "requires", NULL };
 static const char *const listen_keys[] = { "name", "address", "port",
 	"mode", "max_connections", NULL };
 
-static char *
-preview(const char *s)
-{
-	static char buf[UNITS_PREVIEW_SIZE];
-
-	return units_preview(s, strlen(s), buf);
-}
-
 /*
  * User names as POSIX portable file names, not starting with '-', or a
  * numeric user id.
@@ -85,7 +77,7 @@ get_process(struct cfg_ctx *ctx, const struct toml_value *root,
 		cfg_err(ctx, pos, "invalid user \"%s\": use a user name of the "
 		    "jail's /etc/passwd or a numeric id (1 to %d letters, "
 		    "digits, '.', '_' or '-', not starting with '-')",
-		    preview(user), USER_MAX);
+		    CFG_PREVIEW(user), USER_MAX);
 		result = -1;
 	} else {
 		jail->user = cfg_strdup(ctx, user, pos);
@@ -132,7 +124,7 @@ get_isolation(struct cfg_ctx *ctx, const struct toml_value *root,
 		if (bit == 0) {
 			cfg_err(ctx, toml_value_pos(v), "invalid isolation "
 			    "\"%s\": use \"jail\", \"network\" or "
-			    "\"expose_network\"", preview(s));
+			    "\"expose_network\"", CFG_PREVIEW(s));
 			result = -1;
 		} else if (bits & bit) {
 			cfg_err(ctx, toml_value_pos(v), "isolation \"%s\" is "
@@ -432,7 +424,8 @@ get_listen_one(struct cfg_ctx *ctx, const struct toml_value *t,
 		l->family = AF_INET6;
 	} else {
 		cfg_err(ctx, pos, "invalid address \"%s\": use an IPv4 or IPv6 "
-		    "address such as \"127.0.0.1\" or \"::1\"", preview(addr));
+		    "address such as \"127.0.0.1\" or \"::1\"",
+		    CFG_PREVIEW(addr));
 		result = -1;
 	}
 	if (rc != -1)
@@ -464,7 +457,7 @@ get_listen_one(struct cfg_ctx *ctx, const struct toml_value *t,
 	} else {
 		cfg_err(ctx, pos, "invalid listen mode \"%s\": use \"fds\" "
 		    "(sockets passed as LISTEN_FDS) or \"inetd\" (one process "
-		    "per connection)", preview(mode));
+		    "per connection)", CFG_PREVIEW(mode));
 		return -1;
 	}
 
@@ -530,14 +523,16 @@ get_listen(struct cfg_ctx *ctx, const struct toml_value *root,
 
 			if (o->name != NULL && l->name != NULL &&
 			    strcmp(o->name, l->name) == 0) {
-				cfg_err(ctx, (struct toml_pos){ l->line, l->col },
+				cfg_err(ctx,
+				    (struct toml_pos){ l->line, l->col },
 				    "listen name '%s' is already used at line "
 				    "%u", l->name, o->line);
 				result = -1;
 			} else if (l->family != 0 && l->port != 0 &&
 			    o->family == l->family && o->port == l->port &&
 			    memcmp(o->addr, l->addr, sizeof(l->addr)) == 0) {
-				cfg_err(ctx, (struct toml_pos){ l->line, l->col },
+				cfg_err(ctx,
+				    (struct toml_pos){ l->line, l->col },
 				    "address %s port %u is already used at line "
 				    "%u", l->address, l->port, o->line);
 				result = -1;

@@ -134,8 +134,7 @@ get_type(struct cfg_ctx *ctx, const struct toml_value *t,
 		}
 	}
 	cfg_err(ctx, pos, "invalid mount type \"%s\": use image, md, shared, "
-	    "disk, file or tmpfs", units_preview(s, strlen(s),
-	    (char[UNITS_PREVIEW_SIZE]){ 0 }));
+	    "disk, file or tmpfs", CFG_PREVIEW(s));
 	return -1;
 }
 
@@ -186,8 +185,7 @@ get_image(struct cfg_ctx *ctx, const struct toml_value *t,
 		if (len != SHA256_HEX_LEN ||
 		    strspn(s, "0123456789abcdef") != len) {
 			cfg_err(ctx, pos, "invalid sha256 \"%s\": must be %d "
-			    "lowercase hexadecimal digits", units_preview(s,
-			    len, (char[UNITS_PREVIEW_SIZE]){ 0 }),
+			    "lowercase hexadecimal digits", CFG_PREVIEW(s),
 			    SHA256_HEX_LEN);
 			result = -1;
 		} else {
@@ -275,8 +273,7 @@ get_disk(struct cfg_ctx *ctx, const struct toml_value *t,
 		result = -1;
 	else if (!path_is_below(m->device, "/dev")) {
 		cfg_err(ctx, pos, "invalid device \"%s\": not below /dev",
-		    units_preview(m->device, strlen(m->device),
-		    (char[UNITS_PREVIEW_SIZE]){ 0 }));
+		    CFG_PREVIEW(m->device));
 		result = -1;
 	}
 
@@ -288,8 +285,7 @@ get_disk(struct cfg_ctx *ctx, const struct toml_value *t,
 	} else if (!fstype_ok(s)) {
 		cfg_err(ctx, pos, "invalid fstype \"%s\": use a file system "
 		    "name such as \"ext4\" or \"xfs\" (1 to %d lowercase "
-		    "letters, digits, '.' or '_')", units_preview(s, strlen(s),
-		    (char[UNITS_PREVIEW_SIZE]){ 0 }), FSTYPE_MAX);
+		    "letters, digits, '.' or '_')", CFG_PREVIEW(s), FSTYPE_MAX);
 		return -1;
 	}
 	m->fstype = cfg_strdup(ctx, s, pos);
@@ -344,8 +340,7 @@ get_file(struct cfg_ctx *ctx, const struct toml_value *t, const char *confdir,
 	if (rc == 1) {
 		if (parse_mode(s, &m->mode) == -1) {
 			cfg_err(ctx, pos, "invalid mode \"%s\": use 3 or 4 "
-			    "octal digits such as \"0644\"", units_preview(s,
-			    strlen(s), (char[UNITS_PREVIEW_SIZE]){ 0 }));
+			    "octal digits such as \"0644\"", CFG_PREVIEW(s));
 			result = -1;
 		} else {
 			m->has_mode = true;
@@ -415,8 +410,7 @@ check_mount_list(struct cfg_ctx *ctx, const struct cfg_mount *mounts,
 	if (mounts[0].dest != NULL && strcmp(mounts[0].dest, "/") != 0) {
 		cfg_err(ctx, (struct toml_pos){ mounts[0].line, mounts[0].col },
 		    "the first [[mount]] must have dest = \"/\" (the jail's "
-		    "root), not \"%s\"", units_preview(mounts[0].dest,
-		    strlen(mounts[0].dest), (char[UNITS_PREVIEW_SIZE]){ 0 }));
+		    "root), not \"%s\"", CFG_PREVIEW(mounts[0].dest));
 		result = -1;
 	}
 	/* NOTE: quadratic in the mount count, which CFG_MOUNT_MAX bounds. */
@@ -429,9 +423,8 @@ check_mount_list(struct cfg_ctx *ctx, const struct cfg_mount *mounts,
 				continue;
 			cfg_err(ctx, (struct toml_pos){ mounts[i].line,
 			    mounts[i].col }, "dest \"%s\" is already used by "
-			    "the [[mount]] at line %u", units_preview(
-			    mounts[i].dest, strlen(mounts[i].dest),
-			    (char[UNITS_PREVIEW_SIZE]){ 0 }), mounts[j].line);
+			    "the [[mount]] at line %u",
+			    CFG_PREVIEW(mounts[i].dest), mounts[j].line);
 			result = -1;
 			break;
 		}

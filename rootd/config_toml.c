@@ -124,8 +124,9 @@ cfg_unknown_key(struct cfg_ctx *ctx, const struct toml_value *table,
 	key = toml_table_key(table, i, &len);
 	hint = cfg_suggest(key, len, known);
 	units_preview(key, len, p);
-	cfg_err(ctx, toml_table_key_pos(table, i), "unknown key '%s' in %s%s%s%s%s",
-	    p, where, hint ? " (did you mean '" : "", hint ? hint : "",
+	cfg_err(ctx, toml_table_key_pos(table, i),
+	    "unknown key '%s' in %s%s%s%s%s", p, where,
+	    hint ? " (did you mean '" : "", hint ? hint : "",
 	    hint ? "'?)" : "", extra ? extra : "");
 }
 
@@ -520,7 +521,8 @@ get_env(struct cfg_ctx *ctx, const struct toml_value *table,
 		}
 		if (rc == -1)
 			continue;
-		cmd->env[cmd->nenv].name = cfg_strdup(ctx, key, toml_value_pos(v));
+		cmd->env[cmd->nenv].name = cfg_strdup(ctx, key,
+		    toml_value_pos(v));
 		cmd->env[cmd->nenv].value = cfg_strdup(ctx, value,
 		    toml_value_pos(v));
 		cmd->nenv++;
@@ -608,8 +610,7 @@ get_restart(struct cfg_ctx *ctx, const struct toml_value *table,
 		}
 	}
 	cfg_err(ctx, pos, "invalid restart policy \"%s\": use \"never\", "
-	    "\"on-failure\" or \"always\"", units_preview(s, strlen(s),
-	    (char[UNITS_PREVIEW_SIZE]){ 0 }));
+	    "\"on-failure\" or \"always\"", CFG_PREVIEW(s));
 	return -1;
 }
 
