@@ -169,7 +169,8 @@ exchange_loop(const char *pool)
 		renameat2(AT_FDCWD, x, AT_FDCWD, alt, RENAME_EXCHANGE);
 }
 
-/* Fails when a mount of one of our two devices sits outside dir. */
+/* Fails when a mount of one of our two devices sits outside dir, the
+ * jail root. */
 static void
 check_devices_inside(const char *dir, const char *dev_a, const char *dev_b)
 {
@@ -225,7 +226,7 @@ exchange_race(void **state)
 		rc = os_mount_md(&t.root, "/pool/x/scratch", md.path, &err);
 		if (rc == -1)
 			expect_escape_error(&err, "/pool/x/scratch");
-		check_devices_inside(f->dir, md.path, t.disks[0].path);
+		check_devices_inside(t.root_path, md.path, t.disks[0].path);
 		if (rc == 0) {
 			os_disk_release(&md);
 			rc = os_copy_file(&t.root, "/pool/x/app.conf", fd,
