@@ -75,6 +75,19 @@ body_string(const struct nem_msg *msg, const char *key, char *out,
 
 /* host.connect */
 
+int
+broker_decode_connect(const struct nem_msg *msg, char *service, size_t size,
+    struct nem_err *err)
+{
+	bool present;
+
+	if (body_string(msg, "service", service, size, &present, err) == -1)
+		return -1;
+	if (!present)
+		return nem_err_set(err, EINVAL, "missing field service");
+	return name_check("service", service, err);
+}
+
 static void
 on_connect_cancel(struct nem_txn *t, int64_t code, void *arg)
 {
@@ -152,7 +165,6 @@ on_host_connect(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	char service[NAME_MAX_LEN + 1];
 	char reason[512];
 	struct nem_err err;
-	bool present;
 	bson_t doc = BSON_INITIALIZER;
 	int pair[2];
 
@@ -161,10 +173,7 @@ on_host_connect(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		    "root processes only", NULL);
 		return;
 	}
-	if (body_string(msg, "service", service, sizeof(service), &present,
-	    &err) == -1 || (!present && nem_err_set(&err, EINVAL,
-	    "missing field service") == -1) ||
-	    name_check("service", service, &err) == -1) {
+	if (broker_decode_connect(msg, service, sizeof(service), &err) == -1) {
 		log_warn("jail %s: invalid host.connect: %s", chan_name(ch),
 		    err.msg);
 		nem_txn_fail(t, NEM_E_INVALID, err.msg, NULL);
@@ -249,12 +258,8 @@ on_host_connect(struct nem_txn *t, struct nem_msg *msg, void *arg)
 
 /* host.bind */
 
-/*
- * Reads {name} or {address, port} into *want (name, family, addr, port).
- * Returns 0, or -1 with EINVAL.
- */
-static int
-bind_request(const struct nem_msg *msg, struct cfg_listen *want,
+int
+broker_decode_bind(const struct nem_msg *msg, struct cfg_listen *want,
     char *name, size_t size, struct nem_err *err)
 {
 	char address[INET6_ADDRSTRLEN];
@@ -377,7 +382,7 @@ on_host_bind(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		    "processes only", NULL);
 		return;
 	}
-	if (bind_request(msg, &want, name, sizeof(name), &err) == -1) {
+	if (broker_decode_bind(msg, &want, name, sizeof(name), &err) == -1) {
 		log_warn("jail %s: invalid host.bind: %s", chan_name(ch),
 		    err.msg);
 		nem_txn_fail(t, NEM_E_INVALID, err.msg, NULL);

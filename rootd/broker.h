@@ -12,10 +12,14 @@
 #ifndef ROOTD_BROKER_H
 #define ROOTD_BROKER_H
 
+#include <stddef.h>
+
 #include <nem/err.h>
 
 struct cfg_jail;
+struct cfg_listen;
 struct jm;
+struct nem_msg;
 
 /* Command ids of the svc service (NEM_SVC_SVC, id 9). */
 #define BROKER_SVC_ACCEPT 1	/* incoming connection for a provider */
@@ -34,7 +38,30 @@ struct jm;
  */
 int broker_register(struct jm *jm, struct nem_err *err);
 
-/* Where the jail runtime places the nem-init binary inside a jail. */
+/*
+ * Decodes a host.connect body {service: NAME} into service (at least
+ * NAME_MAX_LEN + 1 bytes) and checks the name with name_check. Returns 0,
+ * or -1 with err EBADMSG (not a well-formed BSON document) or EINVAL
+ * (missing, not a string, too long, invalid name).
+ */
+int broker_decode_connect(const struct nem_msg *msg, char *service,
+    size_t size, struct nem_err *err);
+
+/*
+ * Decodes a host.bind body, {name} or {address, port}.
+ *	msg	the request
+ *	want	OUT: name (pointing into name) when a name was given, else
+ *		family, addr and port; other fields are zero
+ *	name	buffer for the name, size bytes
+ *	size	its size
+ *	err	the failure
+ * Returns 0, or -1 with err EBADMSG or EINVAL (neither form, an address
+ * that is no IPv4 or IPv6 literal, a port outside 1 to 65535).
+ */
+int broker_decode_bind(const struct nem_msg *msg, struct cfg_listen *want,
+    char *name, size_t size, struct nem_err *err);
+
+/* Name nem-init has in a jail: its argv[0], which the runtime sets. */
 #define BROKER_INIT_PATH "/.nem/init"
 
 /*
