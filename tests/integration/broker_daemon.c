@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Root integration test of service brokering through the real nem-rootd:
- * a squashfs image with busybox and a static build of the example program
- * nem-echo, a providing jail, a jail granted the service that exchanges
- * data over the brokered socket, a jail without the grant that is
- * rejected, and a provider restart after which the consumer's next
- * connect succeeds. Results are read from the jails' log files.
+ * Root integration test of service brokering through the real nem-rootd.
+ * The jails run from a squashfs image with busybox and a static build of
+ * the example program nem-echo. A providing jail serves a jail granted
+ * the service, which exchanges data over the brokered socket; a jail
+ * without the grant is rejected; after a provider restart the consumer's
+ * next connect succeeds. Results are read from the jails' log files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -107,8 +107,8 @@ jail_log(struct dfx *f, const char *name, char *buf, size_t size)
 	return buf;
 }
 
-/* Waits until the log of jail name holds text count times; fails after
- * ms. */
+/* Waits until the log of jail name contains text count times; fails
+ * after ms. */
 static void
 wait_log(struct dfx *f, const char *name, const char *text, int count,
     int ms)
