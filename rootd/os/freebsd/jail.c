@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/procdesc.h>
 #include <sys/socket.h>
+#include <sys/sockio.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 

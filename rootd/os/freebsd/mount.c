@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fs/devfs/devfs.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +31,7 @@
 #include <nem/log.h>
 
 /* devfs ruleset that /etc/defaults/devfs.rules defines for jails. */
-#define DEVFS_RULESET_JAIL 4
+#define DEVFS_RULESET_JAIL "4"
 
 /* Passes over the mount list before os_unmount_under forces unmounts. */
 #define UNMOUNT_PASSES 4
@@ -298,28 +297,14 @@ os_mount_tmpfs(struct os_root *root, const char *dest, uint64_t size,
 int
 os_mount_dev(struct os_root *root, const char *dest, struct nem_err *err)
 {
-	int dir_fd, dev_fd, ruleset = DEVFS_RULESET_JAIL;
+	/* A fresh devfs shows every device; the jail ruleset hides most.
+	 * The ruleset must be loaded (devfs_load_rulesets in rc.conf). */
+	struct iovec iov[] = {
+		IOV_STR("ruleset"), IOV_STR(DEVFS_RULESET_JAIL),
+	};
 
-	if (mount_in_root(root, dest, "devfs", NULL, 0, MNT_NOSUID |
-	    MNT_NOEXEC, err) == -1)
-		return -1;
-
-	/* A fresh devfs shows every device until a ruleset hides them. */
-	dir_fd = freebsd_resolve_dir(root->fd, dest, false, err);
-	if (dir_fd == -1)
-		return -1;
-	dev_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(dir_fd);
-	if (dev_fd == -1 || ioctl(dev_fd, DEVFSIO_SAPPLY, &ruleset) == -1 ||
-	    ioctl(dev_fd, DEVFSIO_SRULESET, &ruleset) == -1) {
-		nem_err_sys(err, errno, "%s: cannot apply devfs ruleset %d; "
-		    "is devfs_load_rulesets enabled?", dest, ruleset);
-		if (dev_fd >= 0)
-			close(dev_fd);
-		return -1;
-	}
-	close(dev_fd);
-	return 0;
+	return mount_in_root(root, dest, "devfs", iov, 2,
+	    MNT_NOSUID | MNT_NOEXEC, err);
 }
 
 int
