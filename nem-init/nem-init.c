@@ -83,6 +83,7 @@ static struct {
 	bool has_main;			/* a program runs besides inetd ones */
 	pid_t main_pid;			/* 0 before start and after exit */
 	bool stopping;
+	int exit_code;			/* the program's, once it ended, or -1 */
 	struct init_instance *instances;
 	size_t ninstances;
 } init;
@@ -126,7 +127,8 @@ signal_instances(int sig)
 static void
 begin_stop(const char *why)
 {
-	if (init.stopping)
+	/* After the program ended, only its exit status matters. */
+	if (init.stopping || init.exit_code >= 0)
 		return;
 	init.stopping = true;
 	log_info("stopping: %s", why);
@@ -339,12 +341,19 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (pid == init.main_pid) {
+			const struct timeval flush = { 0, 50000 };
+
 			log_info("program %s (pid %d) ended with status %d",
 			    init.argv[0], (int)pid, exit_code(st));
-			/* The namespace ends with PID 1; the kernel kills what
-			 * is left. */
+			init.main_pid = 0;
+			init.exit_code = exit_code(st);
 			signal_instances(SIGTERM);
-			exit(exit_code(st));
+
+			/* Replies still queued (to daemon.stop, say) get 50 ms
+			 * to leave; then main returns and the namespace ends
+			 * with PID 1. */
+			event_base_loopexit(init.base, &flush);
+			continue;
 		}
 		if (instance_exited(pid))
 			continue;
@@ -357,6 +366,8 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	if (init.exit_code >= 0)
+		return;
 	if (init.main_pid > 0) {
 		kill(init.main_pid, (int)sig);
 		return;
@@ -557,6 +568,7 @@ main(int argc, char **argv)
 	struct event *ev;
 	int ch, fd;
 
+	init.exit_code = -1;
 	log_init(LOG_DEST_STDERR, level);
 	log_role("nem-init");
 	while ((ch = getopt(argc, argv, "+vl:i:c:")) != -1) {
@@ -641,5 +653,5 @@ main(int argc, char **argv)
 		start();
 
 	event_base_dispatch(init.base);
-	return 0;
+	return init.exit_code >= 0 ? init.exit_code : 0;
 }
