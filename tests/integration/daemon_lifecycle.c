@@ -687,6 +687,103 @@ host_process(void **state)
 	    strstr(buf, "stopping the unjailed hosts"));
 }
 
+/* Returns true for the commands whose request requires a "name". */
+static bool
+takes_name(uint16_t svc, uint16_t cmd)
+{
+	switch (svc) {
+	case NEM_SVC_IMGHOST:
+		return cmd == 2 || cmd == 3 || cmd == 4 || cmd == 5;
+	case SVC_JAIL:
+		return cmd >= 2 && cmd <= 8;
+	case NEM_SVC_VOLUME:
+		return cmd == 2;
+	case NEM_SVC_HOSTPROC:
+		return cmd == 2 || cmd == 3;
+	default:
+		return false;
+	}
+}
+
+/* malformed bodies and fields on every command get an error reply */
+static void
+control_bad_requests(void **state)
+{
+	struct dfx *f = *state;
+	uint8_t junk[64];
+	char reason[512];
+	int64_t code;
+
+	dfx_start(f);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+
+	for (uint16_t svc = 1; svc <= 10; svc++) {
+		for (uint16_t cmd = 0; cmd <= 10; cmd++) {
+			struct nem_request rq = NEM_REQUEST_INIT(svc, cmd);
+			struct nem_reply reply;
+			struct nem_client *cl;
+			bson_t body = BSON_INITIALIZER;
+			struct nem_err err;
+
+			/* daemon.stop would end the daemon under test. */
+			if (svc == NEM_SVC_DAEMON && cmd == NEM_DAEMON_STOP)
+				continue;
+
+			/* A body that is not BSON. */
+			cl = dfx_connect(f);
+			assert_non_null(cl);
+			rq.body = junk;
+			rq.body_len = sizeof(junk);
+			rq.timeout_ms = 10000;
+			nem_reply_init(&reply);
+			(void)nem_client_call(cl, &rq, &reply, &err);
+			if (reply.code == NEM_OK)
+				fail_msg("service %u command %u accepted a "
+				    "body that is not BSON", svc, cmd);
+			nem_reply_clear(&reply);
+			nem_client_free(cl);
+
+			/* event.subscribe ignores fields and streams until
+			 * cancelled, so only its invalid body is sent. */
+			if (svc == NEM_SVC_EVENT && cmd == 1) {
+				bson_destroy(&body);
+				continue;
+			}
+
+			/* Fields of the wrong type and an invalid name. */
+			BSON_APPEND_INT32(&body, "name", 5);
+			BSON_APPEND_UTF8(&body, "follow", "yes");
+			code = dfx_call(f, svc, cmd, &body, -1, NULL, reason,
+			    sizeof(reason));
+			if (code == NEM_OK && takes_name(svc, cmd))
+				fail_msg("service %u command %u accepted "
+				    "name = 5", svc, cmd);
+			bson_destroy(&body);
+			bson_init(&body);
+			BSON_APPEND_UTF8(&body, "name", "../etc");
+			BSON_APPEND_INT64(&body, "bytes", INT64_MAX);
+			code = dfx_call(f, svc, cmd, &body, -1, NULL, reason,
+			    sizeof(reason));
+			if (code == NEM_OK && takes_name(svc, cmd))
+				fail_msg("service %u command %u accepted "
+				    "name = \"../etc\"", svc, cmd);
+			bson_destroy(&body);
+		}
+	}
+
+	/* A missing field is named in the reason. */
+	code = dfx_call(f, NEM_SVC_IMGHOST, NEM_IMGHOST_ADD_IMAGE, NULL, -1,
+	    NULL, reason, sizeof(reason));
+	assert_int_equal(code, NEM_E_INVALID);
+	assert_non_null(strstr(reason, "\"name\""));
+
+	/* The daemon still answers quickly. */
+	assert_true(dfx_info_ms(f) >= 0);
+	assert_true(dfx_info_ms(f) < 100);
+	assert_int_equal(dfx_stop(f), 0);
+}
+
 int
 main(void)
 {
@@ -705,6 +802,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(oversized_frames, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(host_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(control_bad_requests, setup,
+		    teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
