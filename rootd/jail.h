@@ -61,7 +61,10 @@ struct jail_paths {
 				   JAIL_DEFAULT_INIT_PATH */
 };
 
-/* Where nem-init is installed; jail_paths.init_path overrides it. */
+/*
+ * Where nem-init is installed. The build passes
+ * <prefix>/<libexecdir>/nem/nem-init; jail_paths.init_path overrides it.
+ */
 #ifndef JAIL_DEFAULT_INIT_PATH
 #define JAIL_DEFAULT_INIT_PATH "/usr/local/libexec/nem/nem-init"
 #endif
