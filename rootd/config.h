@@ -39,6 +39,11 @@
 /* Supervision defaults, in milliseconds, for jails and unjailed hosts. */
 #define CFG_DEFAULT_STOP_TIMEOUT_MS 10000
 #define CFG_DEFAULT_RESTART_DELAY_MS 100
+/*
+ * Smallest accepted restart_delay and restart_delay_max: a crashing process
+ * is restarted at most ten times a second, so a restart loop cannot spin.
+ */
+#define CFG_RESTART_DELAY_MIN_MS 100
 #define CFG_DEFAULT_RESTART_DELAY_MAX_MS 30000
 #define CFG_DEFAULT_RESTART_RESET_MS 60000
 

@@ -614,11 +614,32 @@ get_restart(struct cfg_ctx *ctx, const struct toml_value *table,
 	return -1;
 }
 
+/*
+ * Rejects a restart delay written below CFG_RESTART_DELAY_MIN_MS. present is
+ * the result of cfg_get_duration: 1 when the key was written.
+ */
+static int
+check_delay_min(struct cfg_ctx *ctx, const struct toml_value *table,
+    const char *key, int present, uint64_t ms)
+{
+	char value[32], min[32];
+
+	if (present != 1 || ms >= CFG_RESTART_DELAY_MIN_MS)
+		return 0;
+	cfg_err(ctx, toml_value_pos(toml_table_get(table, key)),
+	    "%s (%s) is below the minimum of %s; use at least %s so that a "
+	    "failing process cannot restart in a tight loop", key,
+	    units_format_duration(ms, value, sizeof(value)),
+	    units_format_duration(CFG_RESTART_DELAY_MIN_MS, min, sizeof(min)),
+	    min);
+	return -1;
+}
+
 int
 cfg_get_policy(struct cfg_ctx *ctx, const struct toml_value *table,
     struct cfg_policy *policy)
 {
-	int result = 0, delay_rc, max_rc;
+	int result = 0, delay_rc, max_rc, delay_min_rc, max_min_rc;
 
 	*policy = (struct cfg_policy){
 		.restart = CFG_RESTART_ON_FAILURE,
@@ -640,6 +661,13 @@ cfg_get_policy(struct cfg_ctx *ctx, const struct toml_value *table,
 	    &policy->restart_reset_ms) == -1)
 		result = -1;
 	if (delay_rc == -1 || max_rc == -1)
+		return -1;
+
+	delay_min_rc = check_delay_min(ctx, table, "restart_delay", delay_rc,
+	    policy->restart_delay_ms);
+	max_min_rc = check_delay_min(ctx, table, "restart_delay_max", max_rc,
+	    policy->restart_delay_max_ms);
+	if (delay_min_rc == -1 || max_min_rc == -1)
 		return -1;
 
 	if (policy->restart_delay_ms > policy->restart_delay_max_ms) {
