@@ -79,6 +79,20 @@ wire_name_with_nul_rejected(void **state)
 	assert_non_null(strstr(err.msg, "0x00"));
 }
 
+static void
+message_escapes_control_bytes(void **state)
+{
+	struct nem_err err;
+
+	(void)state;
+	assert_int_equal(name_check("service", "-a\nb", &err), -1);
+	assert_null(strchr(err.msg, '\n'));
+	assert_non_null(strstr(err.msg, "\\x0a"));
+
+	assert_int_equal(name_check("service", "a b\x1b[2J", &err), -1);
+	assert_null(strchr(err.msg, '\x1b'));
+}
+
 int
 main(void)
 {
@@ -87,6 +101,7 @@ main(void)
 		cmocka_unit_test(rejects_unsafe_names),
 		cmocka_unit_test(length_limit_is_exact),
 		cmocka_unit_test(wire_name_with_nul_rejected),
+		cmocka_unit_test(message_escapes_control_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
