@@ -286,6 +286,7 @@ control_free(struct control *ctl)
 {
 	if (ctl == NULL)
 		return;
+	control_image_shutdown(ctl);
 	while (!TAILQ_EMPTY(&ctl->clients))
 		client_free(TAILQ_FIRST(&ctl->clients));
 	nem_mux_free(ctl->mux);

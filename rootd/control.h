@@ -69,6 +69,9 @@ struct control_params {
 	struct jm *jm;
 	struct store *store;		/* NULL: imghost answers unavailable */
 	struct jail_runtime *runtime;	/* NULL: volume answers unavailable */
+	const char *state_dir;		/* for the import thread's own store
+					   handle; NULL: imports run on the
+					   event loop */
 	const char *version;
 	control_stop_fn stop;		/* daemon.stop */
 	void *stop_arg;

@@ -5,24 +5,32 @@
  * CONTINUE replies), get-image, remove, verify and gc, all on the image
  * store.
  *
+ * add-image runs the import in a worker thread with its own database
+ * connection and store handle, one import at a time. The thread sends its
+ * progress to the event loop through a pipe, so the daemon keeps serving
+ * while an image is copied and hashed.
+ *
  * Limitations:
- * NOTE: add-image, verify and gc run on the event loop thread, so the
- * daemon serves no other request until they finish; with large images that
- * is seconds, and CONTINUE progress replies leave only once the import
- * returns.
+ * NOTE: verify and gc run on the event loop thread, so the daemon serves
+ * no other request until they finish (seconds for large images).
  */
 #include "control_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include <nem/log.h>
 #include <nem/proto.h>
 
+#include "db.h"
 #include "store.h"
 
 static const char *
@@ -137,17 +145,257 @@ on_list_versions(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	bson_destroy(&doc);
 }
 
-/* Progress of an add-image: one CONTINUE reply per store callback. */
+/* Sends one CONTINUE reply with the import's progress. */
 static void
-on_progress(void *arg, uint64_t done, uint64_t total)
+reply_progress(struct nem_txn *t, uint64_t done, uint64_t total)
 {
-	struct nem_txn *t = arg;
 	bson_t doc = BSON_INITIALIZER;
 
 	BSON_APPEND_INT64(&doc, "done", (int64_t)done);
 	BSON_APPEND_INT64(&doc, "total", (int64_t)total);
 	control_reply(t, &doc, true);
 	bson_destroy(&doc);
+}
+
+/* Progress of an import on the event loop thread. */
+static void
+on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	reply_progress(arg, done, total);
+}
+
+/* Sends the final reply of an import. */
+static void
+reply_imported(struct nem_txn *t, int rc, const struct store_image *im,
+    const struct nem_err *err)
+{
+	bson_t doc = BSON_INITIALIZER;
+
+	if (rc == -1) {
+		log_errx("control: import failed: %s", err->msg);
+		control_fail(t, err);
+		return;
+	}
+	log_info("control: imported image %s %s sha256 %s (%" PRIu64
+	    " bytes)", im->name, im->version, im->sha256, im->size);
+	append_image(&doc, "image", im, false);
+	BSON_APPEND_UTF8(&doc, "sha256", im->sha256);
+	control_reply(t, &doc, false);
+	bson_destroy(&doc);
+}
+
+/*
+ * A message from the import thread to the event loop, written to the pipe
+ * in one write(2) of fewer than PIPE_BUF bytes, so it arrives whole.
+ */
+struct import_msg {
+	uint64_t done;
+	uint64_t total;
+	uint8_t final;		/* 1: the import returned; see job->rc */
+};
+
+/* An add-image import running in a worker thread. */
+struct import_job {
+	struct control *ctl;
+	struct nem_txn *t;		/* NULL once the client cancelled */
+	int fd;				/* the image file, owned */
+	int pipe[2];			/* thread -> event loop */
+	struct event *ev;
+	pthread_t thread;
+	bool started;
+	bool finished;			/* the final message was read */
+	char name[NAME_MAX_LEN + 1];
+	char version[SEMVER_MAX_LEN + 1];
+	char sha256[STORE_SHA256_HEX_LEN + 1];
+	bool has_version;
+	bool has_sha256;
+	uint64_t total;
+	/* Written by the thread before its final message. */
+	int rc;
+	struct nem_err err;
+	struct store_image im;
+};
+
+static void
+post(struct import_job *job, uint64_t done, uint64_t total, uint8_t final)
+{
+	struct import_msg m = { .done = done, .total = total, .final = final };
+	ssize_t n;
+
+	do {
+		n = write(job->pipe[1], &m, sizeof(m));
+	} while (n == -1 && errno == EINTR);
+}
+
+static void
+on_thread_progress(void *arg, uint64_t done, uint64_t total)
+{
+	post(arg, done, total, 0);
+}
+
+static void *
+import_thread(void *arg)
+{
+	struct import_job *job = arg;
+	struct store_import_req ir = {
+		.name = job->name,
+		.version = job->has_version ? job->version : NULL,
+		.sha256 = job->has_sha256 ? job->sha256 : NULL,
+		.total = job->total,
+		.progress = on_thread_progress,
+		.progress_arg = job,
+	};
+	struct db *db;
+	struct store *store = NULL;
+
+	/* The event loop's handles belong to its thread: open our own. */
+	job->rc = -1;
+	db = db_open(job->ctl->p.state_dir, &job->err);
+	if (db != NULL)
+		store = store_open(db, job->ctl->p.state_dir, &job->err);
+	if (store != NULL)
+		job->rc = store_import(store, job->fd, &ir, &job->im,
+		    &job->err);
+	store_close(store);
+	db_close(db);
+	post(job, 0, 0, 1);
+	return NULL;
+}
+
+static void
+job_free(struct import_job *job)
+{
+	if (job->started)
+		pthread_join(job->thread, NULL);
+	if (job->ev != NULL)
+		event_free(job->ev);
+	if (job->pipe[0] != -1)
+		close(job->pipe[0]);
+	if (job->pipe[1] != -1)
+		close(job->pipe[1]);
+	if (job->fd != -1)
+		close(job->fd);
+	if (job->ctl->import == job)
+		job->ctl->import = NULL;
+	free(job);
+}
+
+static void
+on_import_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct import_job *job = arg;
+	struct import_msg m;
+	ssize_t n;
+
+	for (;;) {
+		n = read(job->pipe[0], &m, sizeof(m));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(m))
+			return;
+		if (!m.final) {
+			if (job->t != NULL)
+				reply_progress(job->t, m.done, m.total);
+			continue;
+		}
+		job->finished = true;
+		pthread_join(job->thread, NULL);
+		job->started = false;
+		if (job->t != NULL) {
+			nem_txn_on_cancel(job->t, NULL, NULL);
+			reply_imported(job->t, job->rc, &job->im, &job->err);
+		}
+		job_free(job);
+		return;
+	}
+}
+
+static void
+on_import_cancel(struct nem_txn *t, int64_t code, void *arg)
+{
+	struct import_job *job = arg;
+
+	/* The import cannot be interrupted; it finishes unobserved. */
+	log_info("control: client left during the import of %s; the import "
+	    "continues", job->name);
+	job->t = NULL;
+}
+
+/*
+ * Starts the import of fd (owned from here on) in a worker thread. Returns
+ * 0, or -1 with err (and fd closed).
+ */
+static int
+start_import(struct control *ctl, struct nem_txn *t, int fd,
+    const struct store_import_req *ir, struct nem_err *err)
+{
+	struct import_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	if (job == NULL) {
+		close(fd);
+		return nem_err_sys(err, ENOMEM, "import %s", ir->name);
+	}
+	job->ctl = ctl;
+	job->t = t;
+	job->fd = fd;
+	job->pipe[0] = job->pipe[1] = -1;
+	snprintf(job->name, sizeof(job->name), "%s", ir->name);
+	if (ir->version != NULL) {
+		job->has_version = true;
+		snprintf(job->version, sizeof(job->version), "%s",
+		    ir->version);
+	}
+	if (ir->sha256 != NULL) {
+		job->has_sha256 = true;
+		snprintf(job->sha256, sizeof(job->sha256), "%s", ir->sha256);
+	}
+	job->total = ir->total;
+	if (strlen(ir->name) >= sizeof(job->name) || (ir->version != NULL &&
+	    strlen(ir->version) >= sizeof(job->version)) ||
+	    (ir->sha256 != NULL && strlen(ir->sha256) >= sizeof(job->sha256))) {
+		job_free(job);
+		return nem_err_set(err, EINVAL, "import %.64s: the name, "
+		    "version or sha256 is too long", ir->name);
+	}
+	if (pipe2(job->pipe, O_CLOEXEC) == -1 ||
+	    fcntl(job->pipe[0], F_SETFL, O_NONBLOCK) == -1) {
+		nem_err_sys(err, errno, "import %s: create pipe", ir->name);
+		job_free(job);
+		return -1;
+	}
+	job->ev = event_new(ctl->p.base, job->pipe[0], EV_READ | EV_PERSIST,
+	    on_import_readable, job);
+	if (job->ev == NULL || event_add(job->ev, NULL) == -1) {
+		job_free(job);
+		return nem_err_set(err, ENOMEM, "import %s: add the pipe to "
+		    "the event loop failed", ir->name);
+	}
+	rc = pthread_create(&job->thread, NULL, import_thread, job);
+	if (rc != 0) {
+		job_free(job);
+		return nem_err_sys(err, rc, "import %s: start thread",
+		    ir->name);
+	}
+	job->started = true;
+	ctl->import = job;
+	nem_txn_on_cancel(t, on_import_cancel, job);
+	return 0;
+}
+
+void
+control_image_shutdown(struct control *ctl)
+{
+	struct import_job *job = ctl->import;
+
+	if (job == NULL)
+		return;
+	log_info("control: waiting for the import of %s to finish",
+	    job->name);
+	if (job->t != NULL)
+		nem_txn_on_cancel(job->t, NULL, NULL);
+	job->t = NULL;
+	job_free(job);
 }
 
 static void
@@ -158,8 +406,7 @@ on_add_image(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	struct store_import_req ir = { 0 };
 	struct store_image im;
 	struct nem_err err;
-	bson_t doc = BSON_INITIALIZER;
-	int fd;
+	int fd, rc;
 
 	if (control_parse(t, msg, &req) == -1 ||
 	    control_get_str(t, &req, "name", true, true, &ir.name) == -1 ||
@@ -169,30 +416,30 @@ on_add_image(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	    control_get_u64(t, &req, "size", &ir.total) == -1 ||
 	    no_store(ctl, t))
 		return;
+	if (ctl->import != NULL) {
+		nem_txn_fail(t, NEM_E_BUSY, "another image import is running; "
+		    "retry when it has finished", NULL);
+		return;
+	}
 	fd = nem_msg_take_fd(msg);
 	if (fd == -1) {
 		nem_txn_fail(t, NEM_E_INVALID, "add-image needs the image file "
 		    "passed as a descriptor with the request", NULL);
 		return;
 	}
-	ir.progress = on_progress;
-	ir.progress_arg = t;
 	log_info("control: importing image %s%s%s", ir.name,
 	    ir.version != NULL ? " " : "", ir.version != NULL ? ir.version : "");
-	if (store_import(ctl->p.store, fd, &ir, &im, &err) == -1) {
-		close(fd);
-		log_errx("control: import of image %s failed: %s", ir.name,
-		    err.msg);
-		control_fail(t, &err);
+
+	if (ctl->p.state_dir != NULL) {
+		if (start_import(ctl, t, fd, &ir, &err) == -1)
+			control_fail(t, &err);
 		return;
 	}
+	ir.progress = on_progress;
+	ir.progress_arg = t;
+	rc = store_import(ctl->p.store, fd, &ir, &im, &err);
 	close(fd);
-	log_info("control: imported image %s %s sha256 %s (%" PRIu64
-	    " bytes)", im.name, im.version, im.sha256, im.size);
-	append_image(&doc, "image", &im, false);
-	BSON_APPEND_UTF8(&doc, "sha256", im.sha256);
-	control_reply(t, &doc, false);
-	bson_destroy(&doc);
+	reply_imported(t, rc, &im, &err);
 }
 
 static void
@@ -305,6 +552,14 @@ on_verify_or_gc(struct nem_txn *t, struct nem_msg *msg, void *arg, bool gc)
 	    (!gc && control_get_str(t, &req, "sha256", false, false,
 	    &sha256) == -1) || no_store(ctl, t)) {
 		bson_destroy(&doc);
+		return;
+	}
+
+	/* gc deletes leftovers in images/tmp, where an import writes. */
+	if (gc && ctl->import != NULL) {
+		bson_destroy(&doc);
+		nem_txn_fail(t, NEM_E_BUSY, "an image import is running; retry "
+		    "gc when it has finished", NULL);
 		return;
 	}
 	BSON_APPEND_ARRAY_BEGIN(&doc, "findings", &f.arr);

@@ -28,8 +28,11 @@ struct control_client {
 	struct nem_conn *conn;
 };
 
+struct import_job;
+
 struct control {
 	struct control_params p;
+	struct import_job *import;	/* the running add-image, or NULL */
 	struct nem_mux *mux;
 	TAILQ_HEAD(, control_client) clients;
 	size_t nclients;
@@ -90,6 +93,9 @@ struct logfile;
 void control_send_log(struct control *ctl, struct nem_txn *t,
     struct control_req *req, struct logfile *log, const char *kind,
     const char *name);
+
+/* Waits for a running add-image import and frees it (control_free). */
+void control_image_shutdown(struct control *ctl);
 
 /* Registration of each service's handlers into the mux. */
 int control_image_register(struct control *ctl, struct nem_err *err);

@@ -364,25 +364,46 @@ dfx_write_jail(struct dfx *f, const char *name, const char *toml)
 	assert_int_equal(rename(tmp, path), 0);
 }
 
+static int
+on_push_progress(struct nem_msg *msg, void *arg)
+{
+	int *frames = arg;
+
+	(*frames)++;
+	return 0;
+}
+
 void
 dfx_push_image(struct dfx *f, const char *name)
 {
-	bson_t body = BSON_INITIALIZER, out;
-	char reason[512] = "";
+	struct nem_request rq = NEM_REQUEST_INIT(NEM_SVC_IMGHOST,
+	    NEM_IMGHOST_ADD_IMAGE);
+	struct nem_client *cl = dfx_connect(f);
+	struct nem_reply reply;
+	bson_t body = BSON_INITIALIZER;
+	struct nem_err err;
 	int fd = open(f->image, O_RDONLY | O_CLOEXEC);
-	int64_t code;
+	int frames = 0;
 
+	assert_non_null(cl);
 	assert_true(fd >= 0);
 	BSON_APPEND_UTF8(&body, "name", name);
 	BSON_APPEND_UTF8(&body, "version", "1.0.0");
-	code = dfx_call(f, NEM_SVC_IMGHOST, NEM_IMGHOST_ADD_IMAGE, &body, fd,
-	    &out, reason, sizeof(reason));
+	rq.body = bson_get_data(&body);
+	rq.body_len = body.len;
+	rq.fd = fd;
+	rq.timeout_ms = 60000;
+	nem_reply_init(&reply);
+	if (nem_client_stream(cl, &rq, on_push_progress, &frames, &reply,
+	    &err) == -1) {
+		dfx_dump_log(f);
+		fail_msg("add-image %s: %s", name, err.msg);
+	}
+
+	/* The store reports progress at least once, at the end. */
+	assert_true(frames >= 1);
+	nem_reply_clear(&reply);
+	nem_client_free(cl);
 	close(fd);
 	bson_destroy(&body);
-	if (code != NEM_OK) {
-		dfx_dump_log(f);
-		fail_msg("add-image %s: %s: %s", name, nem_code_name(code),
-		    reason);
-	}
-	bson_destroy(&out);
 }
