@@ -635,7 +635,7 @@ messages_stay_on_one_line(void **state)
 	msgs = load(PROCESS ROOT_MOUNT "[services]\nprovides = [\"\\\\x\\n\"]\n",
 	    NULL);
 	assert_string_equal(msgs, "web.toml:8:13: invalid service name "
-	    "\"\\x\\x0a\": character '\\' at offset 0; use only letters, "
+	    "\"\\x5cx\\x0a\": character '\\' at offset 0; use only letters, "
 	    "digits, '_', '.' or '-'\n");
 	free(msgs);
 }
