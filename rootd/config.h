@@ -126,6 +126,7 @@ struct cfg_host {
 	enum log_level log_level;
 	enum log_dest log_dest;
 	char *hostname;		/* NULL when not set */
+	char *init_path;	/* nem-init on the host; NULL: built-in path */
 	struct cfg_host_entry *hosts;
 	size_t nhosts;
 };

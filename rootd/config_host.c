@@ -20,7 +20,8 @@
 #define HOSTNAME_LABEL_MAX 63
 
 static const char *const host_keys[] = { "state_dir", "run_dir",
-	"control_socket", "log_level", "log", "hostname", "host", NULL };
+	"control_socket", "log_level", "log", "hostname", "init_path", "host",
+	NULL };
 static const char *const entry_keys[] = { "name", CFG_COMMAND_KEYS,
 	CFG_POLICY_KEYS, NULL };
 
@@ -258,6 +259,7 @@ cfg_host_load_buffer(const char *label, const char *data, size_t len,
 		    HOSTNAME_MAX);
 	else if (rc == 1)
 		host->hostname = cfg_strdup(&ctx, s, pos);
+	cfg_get_abs_path(&ctx, root, "init_path", &host->init_path, NULL);
 	get_entries(&ctx, root, host);
 
 	toml_free(doc);
@@ -297,6 +299,7 @@ cfg_host_free(struct cfg_host *host)
 	free(host->run_dir);
 	free(host->control_socket);
 	free(host->hostname);
+	free(host->init_path);
 	for (size_t i = 0; i < host->nhosts; i++) {
 		free(host->hosts[i].name);
 		cfg_command_free(&host->hosts[i].cmd);

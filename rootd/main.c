@@ -253,6 +253,7 @@ open_state(struct rootd *rd)
 	const struct jail_paths paths = {
 		.run_dir = rd->cfg->run_dir,
 		.state_dir = rd->cfg->state_dir,
+		.init_path = rd->cfg->init_path,
 	};
 	struct nem_err err;
 
