@@ -299,6 +299,7 @@ open_services(struct rootd *rd)
 	cp.jm = rd->jm;
 	cp.store = rd->store;
 	cp.runtime = rd->runtime;
+	cp.state_dir = rd->cfg->state_dir;
 	cp.version = NEM_ROOTD_VERSION;
 	cp.stop = on_daemon_stop;
 	cp.stop_arg = rd;
