@@ -90,7 +90,8 @@ report_failure(struct nemctl *c, const struct nem_reply *reply,
 
 	if (reply->local && reply->code == NEM_E_TIMEDOUT)
 		fprintf(stderr, "nemctl: %s: no reply from nem-rootd within "
-		    "%u s; see the daemon's log\n", what, timeout_ms / 1000);
+		    "%u ms; the daemon may still complete the request, see "
+		    "its log\n", what, timeout_ms);
 	else if (reply->local)
 		fprintf(stderr, "nemctl: %s: the connection to nem-rootd at %s "
 		    "failed: %s; see the daemon's log\n", what, c->socket,

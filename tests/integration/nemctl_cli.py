@@ -349,11 +349,22 @@ def check_jails(d):
 
     res = nemctl("jail", "status", "web")
     expect(res.rc == 0 and "state" in res.out, "jail status table", res)
+    # The root process is PID 1 of its namespace and ignores SIGTERM, so
+    # the stop takes the 1 s stop_timeout: a 100 ms wait times out.
+    res = nemctl("jail", "stop", "web", "--timeout", "100ms")
+    expect(res.rc == 111 and "no reply from nem-rootd within 100 ms"
+           in res.err, "jail stop --timeout expiry exits 111", res)
+    wait_state("web", ("stopped",))
+    res = nemctl("jail", "start", "web")
+    expect(res.rc == 0, "jail start after a stop", res)
+    wait_state("web", ("starting", "ready"))
     res = nemctl("jail", "stop", "web", "--timeout", "30s")
-    expect(res.rc == 0, "jail stop", res)
+    expect(res.rc == 0 and "stopped" in res.out, "jail stop", res)
     state = nemctl("--json", "jail", "status", "web").json()["jail"]["state"]
     expect(state == "stopped", "web is stopped after jail stop, not %s"
            % state)
+    res = nemctl("jail", "stop", "web")
+    expect(res.rc == 0, "stop of a stopped jail succeeds", res)
 
     res = nemctl("jail", "status", "nope")
     expect(res.rc == 100 and "nope" in res.err,
