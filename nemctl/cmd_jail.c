@@ -244,10 +244,12 @@ read_description(const char *path, int *exit)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &st) == -1) {
+		int e = errno;
+
 		fprintf(stderr, "nemctl: cannot read jail description %s: %s\n",
-		    path, strerror(errno));
-		*exit = errno == ENOENT || errno == EACCES ? NEMCTL_EXIT_USAGE :
-		    NEMCTL_EXIT_SYSTEM;
+		    path, strerror(e));
+		*exit = e == ENOENT || e == EACCES || e == ENOTDIR ?
+		    NEMCTL_EXIT_USAGE : NEMCTL_EXIT_SYSTEM;
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > JAIL_APPLY_MAX) {
