@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * libFuzzer target for the parts of nemctl that read untrusted bytes: a
- * reply document from the daemon, checked as nemctl checks it and then
- * printed as a table, as "key  value" lines and as JSON, and the same bytes
- * as a JSON string, a duration and a command line. Output goes to
- * /dev/null; the target looks for crashes and sanitizer reports only.
+ * libFuzzer target for the parts of nemctl that read untrusted bytes. The
+ * input is checked as a reply document, as nemctl checks replies, and then
+ * printed as a table, as "key  value" lines and as JSON. The same bytes go
+ * through the JSON string writer and the duration, digest and option
+ * parsers. Output goes to /dev/null, so only crashes and sanitizer reports
+ * count.
  */
 #include <stdint.h>
 #include <stdio.h>
