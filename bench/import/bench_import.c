@@ -2,9 +2,10 @@
 /*
  * Times store_import of one large file against `openssl dgst -sha256`,
  * `sha256sum` and `cp` of the same file in the same run, with the page
- * cache warm for all of them. Prints the median of each and the ratio of
- * import to openssl. The file is random bytes behind a squashfs magic,
- * which is all the store checks of an image's content.
+ * cache warm for all of them. Prints the median and range of each, and the
+ * median and range of the per-run ratios to openssl. The file is random
+ * bytes behind a squashfs magic, which is all the store checks of an
+ * image's content.
  *
  * Usage: bench_import [-n runs] [-s size_mib] workdir
  */
@@ -180,6 +181,23 @@ median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Prints the median, minimum and maximum of v and the median, minimum and
+ * maximum of the per-run ratios v[i] / base[i]. Sorts v in place, so the
+ * row of base must be printed last. */
+static void
+print_row(const char *name, double *v, const double *base, int runs,
+    double mib)
+{
+	double ratio[MAX_RUNS];
+
+	for (int i = 0; i < runs; i++)
+		ratio[i] = v[i] / base[i];
+	median(ratio, runs);
+	printf("%-22s %8.3f %8.3f %8.3f %8.0f   %.2f [%.2f-%.2f]\n", name,
+	    median(v, runs), v[0], v[runs - 1], mib / median(v, runs),
+	    median(ratio, runs), ratio[0], ratio[runs - 1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,20 +251,14 @@ main(int argc, char **argv)
 	remove_tree(dir);
 
 	mib = (double)size_mib;
-	printf("file: %zu MiB in %s, %d runs, median wall time\n", size_mib,
-	    argv[optind], runs);
-	printf("%-22s %8s %10s %8s\n", "tool", "seconds", "MiB/s", "ratio");
-	printf("%-22s %8.3f %10.0f %8.2f\n", "store_import (fsync)",
-	    median(import_s, runs), mib / median(import_s, runs),
-	    median(import_s, runs) / median(openssl_s, runs));
-	printf("%-22s %8.3f %10.0f %8.2f\n", "openssl dgst -sha256",
-	    median(openssl_s, runs), mib / median(openssl_s, runs), 1.0);
-	printf("%-22s %8.3f %10.0f %8.2f\n", "sha256sum",
-	    median(sum_s, runs), mib / median(sum_s, runs),
-	    median(sum_s, runs) / median(openssl_s, runs));
-	printf("%-22s %8.3f %10.0f %8.2f\n", "cp (no fsync)",
-	    median(cp_s, runs), mib / median(cp_s, runs),
-	    median(cp_s, runs) / median(openssl_s, runs));
+	printf("file: %zu MiB in %s, %d runs, tools interleaved in each run\n",
+	    size_mib, argv[optind], runs);
+	printf("%-22s %8s %8s %8s %8s   %s\n", "tool", "median s", "min s",
+	    "max s", "MiB/s", "ratio to openssl per run, median [min-max]");
+	print_row("store_import (fsync)", import_s, openssl_s, runs, mib);
+	print_row("sha256sum", sum_s, openssl_s, runs, mib);
+	print_row("cp (no fsync)", cp_s, openssl_s, runs, mib);
+	print_row("openssl dgst -sha256", openssl_s, openssl_s, runs, mib);
 	return 0;
 
 usage:
