@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Root integration tests of the real nem-rootd binary: image push, jail
- * apply, start, status, logs, stop and remove over the control socket;
- * dependency order; restart with backoff of a crashing root process;
- * SIGHUP with changed, added, removed and invalid descriptions; a second
- * daemon refused; SIGKILL of the daemon and a recovering restart; and the
- * oversized-frame regression on the control socket and on a jail's fd 3.
- * Each test has its own folder, daemon and control socket, and kills only
- * the daemon it started.
+ * Root integration tests of the real nem-rootd binary. They cover image
+ * push, jail apply, start, status, logs, stop and remove over the control
+ * socket, dependency order, and restart with backoff of a crashing root
+ * process. They also cover SIGHUP with changed, added, removed and invalid
+ * descriptions, a second daemon refused, SIGKILL of the daemon with a
+ * recovering restart, and the oversized-frame regression on the control
+ * socket and on a jail's fd 3. Each test has its own folder, daemon and
+ * control socket, and kills only the daemon it started.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -778,7 +778,7 @@ control_bad_requests(void **state)
 	assert_int_equal(code, NEM_E_INVALID);
 	assert_non_null(strstr(reason, "\"name\""));
 
-	/* The daemon still answers quickly. */
+	/* The daemon still replies to daemon.info within 100 ms. */
 	assert_true(dfx_info_ms(f) >= 0);
 	assert_true(dfx_info_ms(f) < 100);
 	assert_int_equal(dfx_stop(f), 0);
