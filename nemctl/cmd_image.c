@@ -22,14 +22,24 @@
 
 #include "semver.h"
 
+/* How a command reads the value of --version. */
+enum version_kind {
+	VERSION_EXACT,			/* a semver version, or "" for the image
+					   without a version */
+	VERSION_REQUIREMENT,		/* a semver requirement such as "^1.2" */
+};
+
 /* Parses a command's NAME argument and its --version option. */
 static int
 name_version_args(struct nemctl *c, const struct subcmd *sc, int argc,
-    char **argv, int min_pos, int max_pos, struct args *a, int *exit)
+    char **argv, int min_pos, int max_pos, enum version_kind kind,
+    struct args *a, int *exit)
 {
 	static const struct args_opt opts[] = { { "version", 'V', true } };
+	struct semver_req *req;
 	struct semver v;
 	struct nem_err err;
+	int rc = 0;
 
 	if (subcmd_args(c, sc, argc, argv, opts, 1, min_pos, max_pos, a,
 	    exit) == -1)
@@ -38,12 +48,22 @@ name_version_args(struct nemctl *c, const struct subcmd *sc, int argc,
 		*exit = print_err(&err, NEMCTL_EXIT_USAGE);
 		return -1;
 	}
-	if (a->set[0] && semver_parse(a->value[0], &v, &err) == -1) {
+	if (!a->set[0])
+		return 0;
+
+	if (kind == VERSION_REQUIREMENT) {
+		req = semver_req_parse(a->value[0], &err);
+		if (req == NULL)
+			rc = -1;
+		semver_req_free(req);
+	} else if (a->value[0][0] != '\0') {
+		rc = semver_parse(a->value[0], &v, &err);
+	}
+	if (rc == -1) {
 		nem_err_prefix(&err, "option \"--version\"");
 		*exit = print_err(&err, NEMCTL_EXIT_USAGE);
-		return -1;
 	}
-	return 0;
+	return rc;
 }
 
 /* Builds the image table of the array field key of doc and prints it. */
@@ -244,7 +264,8 @@ image_show(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	char what[128];
 	int rc;
 
-	if (name_version_args(c, sc, argc, argv, 1, 1, &a, &rc) == -1)
+	if (name_version_args(c, sc, argc, argv, 1, 1, VERSION_REQUIREMENT,
+	    &a, &rc) == -1)
 		goto done;
 	snprintf(what, sizeof(what), "image show %s", a.pos[0]);
 	BSON_APPEND_UTF8(&body, "name", a.pos[0]);
@@ -289,7 +310,8 @@ image_rm(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	char what[128];
 	int rc;
 
-	if (name_version_args(c, sc, argc, argv, 1, 1, &a, &rc) == -1)
+	if (name_version_args(c, sc, argc, argv, 1, 1, VERSION_EXACT, &a,
+	    &rc) == -1)
 		goto done;
 	snprintf(what, sizeof(what), "image rm %s", a.pos[0]);
 	BSON_APPEND_UTF8(&body, "name", a.pos[0]);
@@ -466,7 +488,8 @@ image_verify(struct nemctl *c, const struct subcmd *sc, int argc,
 	bson_t out;
 	int rc;
 
-	if (name_version_args(c, sc, argc, argv, 0, 1, &a, &rc) == -1)
+	if (name_version_args(c, sc, argc, argv, 0, 1, VERSION_EXACT, &a,
+	    &rc) == -1)
 		return rc;
 	if (a.set[0])
 		return usage_error("image verify takes no --version; it "
@@ -516,7 +539,8 @@ cmd_image(struct nemctl *c, int argc, char **argv)
 		    "import an image file into the store" },
 		{ "ls", image_ls, "image ls", "list every stored image" },
 		{ "show", image_show, "image show NAME [--version V]",
-		    "show an image's versions, or one version" },
+		    "show an image's versions, or the highest version that "
+		    "matches V (such as ^1.2)" },
 		{ "rm", image_rm, "image rm NAME [--version V]",
 		    "remove an image, or one of its versions" },
 		{ "verify", image_verify, "image verify [NAME]",

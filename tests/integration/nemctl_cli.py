@@ -190,7 +190,8 @@ def check_usage_errors(d):
     for args in (["jail", "start", "../x"], ["bogus"], ["image", "push"],
                  ["jail", "stop", "web", "--timeout", "5x"],
                  ["image", "push", "base", "/etc/hostname", "--sha256",
-                  "abc"], ["image", "show", "base", "--version", "1.x"],
+                  "abc"], ["image", "show", "base", "--version", ">>1"],
+                 ["image", "rm", "base", "--version", "^1"],
                  ["--socket"], ["jail", "ls", "extra"]):
         res = nemctl(*args, sock=missing)
         expect(res.rc == 100, "nemctl %s exits 100" % " ".join(args), res)
@@ -263,6 +264,9 @@ def check_images(d, image):
     one = nemctl("--json", "image", "show", "base", "--version", "1.0.0")
     expect(one.rc == 0 and one.json()["image"]["version"] == "1.0.0",
            "image show --version", one)
+    one = nemctl("--json", "image", "show", "base", "--version", "^1")
+    expect(one.rc == 0 and one.json()["image"]["version"] == "1.0.0",
+           "image show with a version requirement", one)
     res = nemctl("image", "show", "nope")
     expect(res.rc == 100, "image show of an unknown image exits 100", res)
 
