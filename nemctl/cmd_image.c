@@ -22,7 +22,7 @@
 
 #include "semver.h"
 
-/* How a command reads the value of --version. */
+/* Kinds of --version value that the image commands accept. */
 enum version_kind {
 	VERSION_EXACT,			/* a semver version, or "" for the image
 					   without a version */
