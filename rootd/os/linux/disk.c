@@ -30,6 +30,9 @@
  */
 #define ATTACH_TRIES 32
 
+/* Longest wait, in milliseconds, for the kernel to clear a detached device. */
+#define DETACH_WAIT_MS 250u
+
 static void
 disk_fill(struct os_disk *disk, int index, int fd, const struct stat *dev_st)
 {
@@ -125,6 +128,46 @@ os_disk_release(struct os_disk *disk)
 	disk->fd = -1;
 }
 
+static int read_backing_file(const char *name, char *buf, size_t size);
+
+/*
+ * Waits until the kernel has cleared disk's loop device. LOOP_CLR_FD on a
+ * device that is still open, even by the closing descriptor, only marks it
+ * for autoclear, and the kernel may finish after close returns. Without the
+ * wait a caller could see the device still bound to its file right after a
+ * successful detach. Gives up after DETACH_WAIT_MS with a warning, because a
+ * mount that still uses the device keeps it bound until it is unmounted, for
+ * instance a copy held by a mount namespace made while it was mounted. The
+ * bound is short because the daemon detaches on its event loop.
+ */
+static void
+wait_cleared(const struct os_disk *disk)
+{
+	char name[32], backing[PATH_MAX];
+	unsigned delay_us = 200, waited_us = 0;
+	struct stat st;
+
+	snprintf(name, sizeof(name), "loop%d", disk->index);
+	for (;;) {
+		if (read_backing_file(name, backing, sizeof(backing)) == -1)
+			return;
+		/* Cleared and bound again to another file: not ours. */
+		if (stat(backing, &st) == -1 || st.st_dev != disk->backing_dev ||
+		    st.st_ino != disk->backing_ino)
+			return;
+		if (waited_us >= DETACH_WAIT_MS * 1000u) {
+			log_warn("%s: still bound to %s %u ms after detach; is it "
+			    "still mounted?", disk->path, backing,
+			    DETACH_WAIT_MS);
+			return;
+		}
+		usleep(delay_us);
+		waited_us += delay_us;
+		if (delay_us < 20000)
+			delay_us *= 2;
+	}
+}
+
 int
 os_disk_detach(struct os_disk *disk, struct nem_err *err)
 {
@@ -165,6 +208,7 @@ os_disk_detach(struct os_disk *disk, struct nem_err *err)
 		return nem_err_sys(err, e, "cannot detach %s", disk->path);
 	}
 	close(fd);
+	wait_cleared(disk);
 	return 0;
 }
 
