@@ -9,8 +9,12 @@
  * PID 1 of the jail's PID namespace), and exits with the program's status.
  * It is linked statically because a jail's tree need not hold a C library.
  *
- * Limitations: a service connection is made once, before the program
- * starts; a program that needs more connections must speak NEM itself.
+ * A long-running program gets one connection per service, made before it
+ * starts; an inetd instance gets its own, made after its connection was
+ * accepted.
+ *
+ * Limitations: a long-running program that needs more connections to a
+ * service must speak NEM itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +73,23 @@ struct init_instance {
 	struct init_listen *listen;
 };
 
+struct init_accepted;
+
+/* One host.connect of an accepted inetd connection. */
+struct init_accepted_svc {
+	struct init_accepted *owner;
+	int fd;				/* the service connection, or -1 */
+};
+
+/* An accepted inetd connection waiting for its service connections. */
+struct init_accepted {
+	struct init_listen *listen;
+	int fd;				/* the accepted connection */
+	size_t pending;			/* host.connect replies to come */
+	bool failed;			/* a host.connect failed */
+	struct init_accepted_svc svc[INIT_SOCKETS_MAX];	/* as services */
+};
+
 static struct {
 	struct event_base *base;
 	struct nem_conn *conn;
@@ -80,7 +101,9 @@ static struct {
 	size_t nservices;
 	size_t pending;			/* host.bind/connect replies to come */
 	bool setup_failed;
-	bool has_main;			/* a program runs besides inetd ones */
+	bool has_main;			/* a long-running program runs: no
+					   [[listen]] entry, or one in fds
+					   mode */
 	pid_t main_pid;			/* 0 before start and after exit */
 	bool stopping;
 	int exit_code;			/* the program's, once it ended, or -1 */
@@ -97,7 +120,8 @@ usage(void)
 	    "(LISTEN_FDS)\n"
 	    "  -i name:max  accept on [[listen]] entry name and run the "
 	    "program per connection, at most max at once (default %d)\n"
-	    "  -c service   pass a connection to service (NEM_SERVICE_FDS)\n"
+	    "  -c service   pass a connection to service to the program and "
+	    "to each\n               inetd instance (NEM_SERVICE_FDS)\n"
 	    "  -v           log debug lines\n", INIT_INETD_DEFAULT);
 	exit(2);
 }
@@ -198,6 +222,17 @@ exec_program(void)
 	_exit(127);
 }
 
+/* Appends "name=fd" of service i to the NEM_SERVICE_FDS value in buf. */
+static void
+service_fds_add(char *buf, size_t size, size_t i, size_t fd)
+{
+	char item[NAME_MAX + 32];
+
+	snprintf(item, sizeof(item), "%s%s=%zu", buf[0] != '\0' ? "," : "",
+	    init.services[i].name, fd);
+	strncat(buf, item, size - strlen(buf) - 1);
+}
+
 /* Starts the program with the fds-mode sockets and service connections. */
 static pid_t
 spawn_main(void)
@@ -218,9 +253,7 @@ spawn_main(void)
 	}
 	size_t nlisten = n;
 	for (size_t i = 0; i < init.nservices; i++) {
-		snprintf(num, sizeof(num), "%s%s=%zu", svcfds[0] ? "," : "",
-		    init.services[i].name, 3 + n);
-		strncat(svcfds, num, sizeof(svcfds) - strlen(svcfds) - 1);
+		service_fds_add(svcfds, sizeof(svcfds), i, 3 + n);
 		fds[n++] = init.services[i].fd;
 	}
 
@@ -251,37 +284,169 @@ spawn_main(void)
 	exec_program();
 }
 
-/* Starts one inetd instance with conn on stdin and stdout. */
+/*
+ * Starts one inetd instance of a with its connection on stdin and stdout
+ * and its service connections on 3, 4, ... (NEM_SERVICE_FDS).
+ */
 static pid_t
-spawn_instance(int conn)
+spawn_instance(const struct init_accepted *a)
 {
-	pid_t pid = fork();
+	int fds[INIT_SOCKETS_MAX];
+	char svcfds[8192] = "";
+	pid_t pid;
 
+	for (size_t i = 0; i < init.nservices; i++) {
+		service_fds_add(svcfds, sizeof(svcfds), i, 3 + i);
+		fds[i] = a->svc[i].fd;
+	}
+
+	pid = fork();
 	if (pid != 0)
 		return pid;
 	reset_signals();
-	if (dup2(conn, 0) == -1 || dup2(conn, 1) == -1)
+	if (dup2(a->fd, 0) == -1 || dup2(a->fd, 1) == -1 ||
+	    place_fds(fds, init.nservices) == -1)
 		_exit(127);
-	if (close_range(3, ~0U, 0) == -1) {
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-	}
 	unsetenv("NEM_FD");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
+	unsetenv("NEM_SERVICE_FDS");
+	if (init.nservices > 0)
+		setenv("NEM_SERVICE_FDS", svcfds, 1);
 	exec_program();
 }
 
 /* Event handlers. */
 
+/* Gives back the instance slot of l that an accepted connection held. */
+static void
+listen_release(struct init_listen *l)
+{
+	if (l->active-- >= l->max && !init.stopping)
+		event_add(l->ev, NULL);
+}
+
+/* Closes the descriptors of a and frees it. */
+static void
+accepted_free(struct init_accepted *a)
+{
+	for (size_t i = 0; i < init.nservices; i++) {
+		if (a->svc[i].fd != -1)
+			close(a->svc[i].fd);
+	}
+	close(a->fd);
+	free(a);
+}
+
+/* Starts the instance for a once it has all its service connections. */
+static void
+accepted_start(struct init_accepted *a)
+{
+	struct init_listen *l = a->listen;
+	struct init_instance *v;
+	pid_t pid;
+
+	if (a->failed || init.stopping) {
+		if (a->failed)
+			log_warn("listen %s: connection dropped because a "
+			    "service connection failed", l->name);
+		accepted_free(a);
+		listen_release(l);
+		return;
+	}
+	v = reallocarray(init.instances, init.ninstances + 1, sizeof(*v));
+	if (v == NULL) {
+		log_errx("listen %s: out of memory; connection dropped",
+		    l->name);
+		accepted_free(a);
+		listen_release(l);
+		return;
+	}
+	init.instances = v;
+	pid = spawn_instance(a);
+
+	/* The instance has its copies now. */
+	accepted_free(a);
+	if (pid == -1) {
+		log_err("listen %s: fork failed; connection dropped", l->name);
+		listen_release(l);
+		return;
+	}
+	v[init.ninstances++] = (struct init_instance){ pid, l };
+	log_debug("listen %s: instance %d started, %u running", l->name,
+	    (int)pid, l->active);
+}
+
+/* Stores the descriptor of a host.connect reply for an accepted
+ * connection. */
+static void
+on_accepted_reply(struct nem_conn *c, struct nem_msg *msg, void *arg)
+{
+	struct init_accepted_svc *svc = arg;
+	struct init_accepted *a = svc->owner;
+	const char *name = init.services[svc - a->svc].name;
+
+	if (msg->flags & NEM_F_CONTINUE)
+		return;
+	if (msg->hdr.code != NEM_OK) {
+		log_errx("listen %s: host.connect to service %s failed: "
+		    "%s: %s", a->listen->name, name,
+		    nem_code_name(msg->hdr.code),
+		    msg->hdr.reason != NULL ? msg->hdr.reason : "");
+		a->failed = true;
+	} else {
+		svc->fd = nem_msg_take_fd(msg);
+		if (svc->fd == -1) {
+			log_errx("listen %s: host.connect reply for service "
+			    "%s carries no descriptor", a->listen->name, name);
+			a->failed = true;
+		}
+	}
+	if (--a->pending == 0)
+		accepted_start(a);
+}
+
+/*
+ * Asks nem-rootd for one connection per service for the accepted
+ * connection a; the instance starts when the last reply came.
+ */
+static void
+accepted_connect(struct init_accepted *a)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(NEM_SVC_HOST,
+	    NEM_HOST_CONNECT);
+	struct nem_err err;
+
+	/* One extra count, so no reply can start the instance before every
+	 * request was sent. */
+	a->pending = 1;
+	for (size_t i = 0; i < init.nservices && !a->failed; i++) {
+		bson_t doc = BSON_INITIALIZER;
+
+		BSON_APPEND_UTF8(&doc, "service", init.services[i].name);
+		rq.body = bson_get_data(&doc);
+		rq.body_len = doc.len;
+		if (nem_conn_request(init.conn, &rq, on_accepted_reply,
+		    &a->svc[i], NULL, &err) == -1) {
+			log_errx("listen %s: host.connect to service %s: %s",
+			    a->listen->name, init.services[i].name, err.msg);
+			a->failed = true;
+		} else {
+			a->pending++;
+		}
+		bson_destroy(&doc);
+	}
+	if (--a->pending == 0)
+		accepted_start(a);
+}
+
 static void
 on_accept(evutil_socket_t fd, short what, void *arg)
 {
 	struct init_listen *l = arg;
-	struct init_instance *v;
+	struct init_accepted *a;
 	int conn;
-	pid_t pid;
 
 	conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (conn == -1) {
@@ -290,29 +455,27 @@ on_accept(evutil_socket_t fd, short what, void *arg)
 			log_err("listen %s: accept failed", l->name);
 		return;
 	}
-	v = reallocarray(init.instances, init.ninstances + 1, sizeof(*v));
-	if (v == NULL) {
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
 		log_errx("listen %s: out of memory; connection dropped",
 		    l->name);
 		close(conn);
 		return;
 	}
-	init.instances = v;
-	pid = spawn_instance(conn);
-	close(conn);
-	if (pid == -1) {
-		log_err("listen %s: fork failed; connection dropped", l->name);
-		return;
-	}
-	v[init.ninstances++] = (struct init_instance){ pid, l };
+	a->listen = l;
+	a->fd = conn;
+	for (size_t i = 0; i < init.nservices; i++)
+		a->svc[i] = (struct init_accepted_svc){ a, -1 };
+
+	/* A connection waiting for its services counts as an instance, so
+	 * the maximum also bounds the requests in flight. */
 	l->active++;
-	log_debug("listen %s: instance %d started, %u running", l->name,
-	    (int)pid, l->active);
 	if (l->active >= l->max) {
 		log_info("listen %s: %u instances run, the maximum; new "
 		    "connections wait", l->name, l->active);
 		event_del(l->ev);
 	}
+	accepted_connect(a);
 }
 
 /* Removes the inetd instance pid, if it is one; returns true if it was. */
@@ -325,8 +488,7 @@ instance_exited(pid_t pid)
 		if (init.instances[i].pid != pid)
 			continue;
 		init.instances[i] = init.instances[--init.ninstances];
-		if (l->active-- >= l->max && !init.stopping)
-			event_add(l->ev, NULL);
+		listen_release(l);
 		return true;
 	}
 	return false;
@@ -455,7 +617,8 @@ start(void)
 	}
 	/* The program has its copies now. */
 	for (size_t i = 0; i < init.nservices; i++) {
-		close(init.services[i].fd);
+		if (init.services[i].fd != -1)
+			close(init.services[i].fd);
 		init.services[i].fd = -1;
 	}
 	for (size_t i = 0; i < init.nlisten; i++) {
@@ -601,6 +764,9 @@ main(int argc, char **argv)
 		usage();
 	init.argv = argv + optind;
 	log_init(LOG_DEST_STDERR, level);
+
+	/* The program runs long unless every -l/-i entry is an inetd one;
+	 * then it runs only per accepted connection. */
 	init.has_main = true;
 	if (init.nlisten > 0) {
 		init.has_main = false;
@@ -646,7 +812,9 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < init.nlisten; i++)
 		request_socket(NEM_HOST_BIND, "name", init.listen[i].name,
 		    &init.listen[i].fd);
-	for (size_t i = 0; i < init.nservices; i++)
+	/* Inetd instances get their own service connections per accepted
+	 * connection, so only a long-running program needs them now. */
+	for (size_t i = 0; init.has_main && i < init.nservices; i++)
 		request_socket(NEM_HOST_CONNECT, "service",
 		    init.services[i].name, &init.services[i].fd);
 	if (init.pending == 0)

@@ -46,7 +46,8 @@ struct run {
 	int binds;
 	int status;		/* exit code of nem-init, -1 while it runs */
 	uint16_t port;		/* port of the socket given to host.bind */
-	int service_peer;	/* our end of the host.connect pair */
+	int service_peer;	/* our end of the last host.connect pair */
+	int connects;		/* host.connect requests served */
 	bool started;
 };
 
@@ -102,8 +103,19 @@ on_connect(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	struct nem_send s = NEM_SEND_INIT;
 	int pair[2];
 
+	char line[32];
+	int len;
+
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 	    pair), 0);
+
+	/* Each connection greets with its number, so a test can tell which
+	 * one a program got. */
+	r->connects++;
+	len = snprintf(line, sizeof(line), "hello %d\n", r->connects);
+	assert_int_equal(write(pair[0], line, (size_t)len), len);
+	if (r->service_peer != -1)
+		close(r->service_peer);
 	r->service_peer = pair[0];
 	s.fd = pair[1];
 	nem_txn_reply(t, &s, NULL);
@@ -512,6 +524,42 @@ http_get(uint16_t port, char *out, size_t size)
 	close(fd);
 }
 
+/*
+ * Sends a GET for /index.html to port and returns the response, serving
+ * the fake nem-rootd meanwhile, because nem-init asks it for service
+ * connections before it starts the instance.
+ */
+static void
+http_get_async(struct run *r, uint16_t port, char *out, size_t size)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const char rq[] = "GET /index.html HTTP/1.0\r\n\r\n";
+	int64_t until = now_ms() + 10000;
+	struct pollfd pfd;
+	size_t used = 0;
+	ssize_t n;
+	int fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(write(fd, rq, sizeof(rq) - 1), (ssize_t)sizeof(rq) - 1);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	while (used < size - 1 && now_ms() < until) {
+		run_serve(r, 10);
+		if (poll(&pfd, 1, 10) != 1)
+			continue;
+		n = read(fd, out + used, size - 1 - used);
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	out[used] = '\0';
+	close(fd);
+}
+
 static void
 test_inetd_httpd(void **state)
 {
@@ -548,6 +596,43 @@ test_inetd_httpd(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void
+test_inetd_service_fds(void **state)
+{
+	char *argv[] = { "nem-init", "-i", "web:2", "-c", "db",
+		"/bin/busybox", "sh", "-c",
+		"read -r request; read -r line <&3; "
+		"printf 'HTTP/1.0 200 OK\\r\\n\\r\\nsvc=%s line=%s\\n' "
+		"\"$NEM_SERVICE_FDS\" \"$line\"", NULL };
+	struct run *r = *state;
+	char resp[4096], want[64], buf[16];
+	struct pollfd pfd;
+
+	run_start(r, argv);
+	for (int i = 0; i < 50 && r->readies == 0; i++)
+		run_serve(r, 100);
+	assert_int_equal(r->readies, 1);
+
+	/* No long-running program, so no connection before the first
+	 * request. */
+	assert_int_equal(r->connects, 0);
+
+	for (int i = 1; i <= 3; i++) {
+		http_get_async(r, r->port, resp, sizeof(resp));
+		snprintf(want, sizeof(want), "svc=db=3 line=hello %d", i);
+		assert_non_null(strstr(resp, want));
+		assert_int_equal(r->connects, i);
+
+		/* The instance ended and nem-init closed its copy, so our end
+		 * of the pair reads end of file. */
+		pfd = (struct pollfd){ .fd = r->service_peer, .events = POLLIN };
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		assert_int_equal(read(r->service_peer, buf, sizeof(buf)), 0);
+	}
+	run_stop_request(r);
+	assert_int_equal(run_wait(r, 5000), 0);
+}
+
 int
 main(void)
 {
@@ -563,6 +648,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_listen_fds, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_service_fd, run_setup, run_teardown),
 		cmocka_unit_test_setup_teardown(test_inetd_httpd, run_setup, run_teardown),
+		cmocka_unit_test_setup_teardown(test_inetd_service_fds, run_setup, run_teardown),
 	};
 
 	nem_init = getenv("NEM_INIT");
