@@ -37,17 +37,16 @@ STORE_LINE = "service store peer web rights read"
 
 
 class Demo:
-    """A demo host in a mkdtemp folder with two free loopback ports."""
+    """A demo host in a mkdtemp folder with a free loopback port."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="nem-e2e-", dir="/tmp")
-        self.port, self.startup_port = free_ports(2)
+        self.port, = free_ports(1)
         self.env = dict(os.environ,
                         NEM_DEMO_BUILD=BUILD,
                         NEM_DEMO_DIR=self.dir,
                         NEM_DEMO_ADDR=ADDR,
-                        NEM_DEMO_PORT=str(self.port),
-                        NEM_DEMO_STARTUP_PORT=str(self.startup_port))
+                        NEM_DEMO_PORT=str(self.port))
         self.socket = os.path.join(self.dir, "run", "control.sock")
         self.nemctl_bin = os.path.join(BUILD, "nemctl", "nemctl")
 
@@ -114,7 +113,10 @@ class Demo:
                              % (name, seconds, jail))
 
     def starts(self):
-        """Returns the start count web.sh keeps on the volume web-data."""
+        """Returns the start count web.sh keeps on the volume web-data.
+
+        web.sh counts a start at the first request after it, so this
+        request counts the start it follows."""
         return int(self.wait_page("/data/starts", "").strip())
 
     def build_app(self, version):
