@@ -60,7 +60,8 @@ fail_field(struct nem_txn *t, const char *fmt, ...)
 
 int
 control_get_str(struct nem_txn *t, struct control_req *req,
-    const char *field, bool required, bool is_name, const char **out)
+    const char *field, bool required, const char *name_kind,
+    const char **out)
 {
 	bson_iter_t it;
 	uint32_t len;
@@ -79,8 +80,11 @@ control_get_str(struct nem_txn *t, struct control_req *req,
 	s = bson_iter_utf8(&it, &len);
 	if (memchr(s, '\0', len) != NULL)
 		return fail_field(t, "field \"%s\" contains a NUL byte", field);
-	if (is_name && name_check(field, s, &err) == -1)
-		return fail_field(t, "field \"%s\": %s", field, err.msg);
+	if (name_kind != NULL && name_check_len(name_kind, s, len,
+	    &err) == -1) {
+		nem_txn_fail(t, NEM_E_INVALID, err.msg, NULL);
+		return -1;
+	}
 	*out = s;
 	return 0;
 }
@@ -143,10 +147,25 @@ control_reply_ok(struct nem_txn *t)
 	nem_txn_reply(t, &s, NULL);
 }
 
+int64_t
+control_code(int errnum)
+{
+	switch (errnum) {
+	case EALREADY:
+		return NEM_E_EXISTS;
+	case ECANCELED:
+		return NEM_E_UNAVAILABLE;
+	case EPIPE:
+		return NEM_E_INVALID;
+	default:
+		return nem_code_from_errno(errnum);
+	}
+}
+
 void
 control_fail(struct nem_txn *t, const struct nem_err *e)
 {
-	nem_txn_fail(t, nem_code_from_errno(e->code), e->msg, NULL);
+	nem_txn_fail(t, control_code(e->code), e->msg, NULL);
 }
 
 /* daemon service */

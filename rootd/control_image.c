@@ -118,7 +118,7 @@ on_list_versions(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	char key[24];
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &name) == -1 ||
+	    control_get_str(t, &req, "name", true, "image", &name) == -1 ||
 	    no_store(ctl, t))
 		return;
 	if (store_list(ctl->p.store, &v, &n, &err) == -1) {
@@ -409,10 +409,10 @@ on_add_image(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	int fd, rc;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &ir.name) == -1 ||
-	    control_get_str(t, &req, "version", false, false,
+	    control_get_str(t, &req, "name", true, "image", &ir.name) == -1 ||
+	    control_get_str(t, &req, "version", false, NULL,
 	    &ir.version) == -1 ||
-	    control_get_str(t, &req, "sha256", false, false, &ir.sha256) == -1 ||
+	    control_get_str(t, &req, "sha256", false, NULL, &ir.sha256) == -1 ||
 	    control_get_u64(t, &req, "size", &ir.total) == -1 ||
 	    no_store(ctl, t))
 		return;
@@ -453,9 +453,9 @@ on_get_image(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	bson_t doc = BSON_INITIALIZER;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", false, true, &name) == -1 ||
-	    control_get_str(t, &req, "version", false, false, &version) == -1 ||
-	    control_get_str(t, &req, "sha256", false, false, &sha256) == -1 ||
+	    control_get_str(t, &req, "name", false, "image", &name) == -1 ||
+	    control_get_str(t, &req, "version", false, NULL, &version) == -1 ||
+	    control_get_str(t, &req, "sha256", false, NULL, &sha256) == -1 ||
 	    no_store(ctl, t))
 		return;
 	if (name == NULL && sha256 == NULL) {
@@ -482,8 +482,8 @@ on_remove(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	const char *name, *version;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &name) == -1 ||
-	    control_get_str(t, &req, "version", false, false, &version) == -1 ||
+	    control_get_str(t, &req, "name", true, "image", &name) == -1 ||
+	    control_get_str(t, &req, "version", false, NULL, &version) == -1 ||
 	    no_store(ctl, t))
 		return;
 	if (store_remove(ctl->p.store, name, version, &err) == -1) {
@@ -549,7 +549,7 @@ on_verify_or_gc(struct nem_txn *t, struct nem_msg *msg, void *arg, bool gc)
 	int n;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    (!gc && control_get_str(t, &req, "sha256", false, false,
+	    (!gc && control_get_str(t, &req, "sha256", false, NULL,
 	    &sha256) == -1) || no_store(ctl, t)) {
 		bson_destroy(&doc);
 		return;

@@ -57,12 +57,15 @@ int control_parse(struct nem_txn *t, const struct nem_msg *msg,
 
 /*
  * Reads the UTF-8 string field into *out (pointing into the body). A
- * missing field is an error when required, else *out is NULL. Checks the
- * name rule when is_name. Returns 0, or -1 after failing t with
- * NEM_E_INVALID and a message naming the field.
+ * missing field is an error when required, else *out is NULL. name_kind
+ * ("jail", "image", "volume", "host") checks the value with the naming rule
+ * and names that kind in the error; NULL accepts any string. Returns 0, or
+ * -1 after failing t with NEM_E_INVALID: a name error reads exactly as
+ * name_check's, other errors name the field.
  */
 int control_get_str(struct nem_txn *t, struct control_req *req,
-    const char *field, bool required, bool is_name, const char **out);
+    const char *field, bool required, const char *name_kind,
+    const char **out);
 
 /* Reads an optional boolean (*out unchanged when absent). Returns as
  * control_get_str. */
@@ -79,7 +82,16 @@ void control_reply(struct nem_txn *t, const bson_t *doc, bool more);
 /* Sends an empty final reply. */
 void control_reply_ok(struct nem_txn *t);
 
-/* Fails t with the code for e->code and e->msg as reason. */
+/*
+ * Maps an errno value from the daemon's modules to a reply code, as
+ * nem_code_from_errno does except for three values whose meaning is known
+ * here. EALREADY (already running) maps to NEM_E_EXISTS, ECANCELED (the
+ * daemon is shutting down) to NEM_E_UNAVAILABLE, and EPIPE (an image file
+ * shorter than its declared size) to NEM_E_INVALID.
+ */
+int64_t control_code(int errnum);
+
+/* Fails t with control_code(e->code) and e->msg as reason. */
 void control_fail(struct nem_txn *t, const struct nem_err *e);
 
 struct logfile;

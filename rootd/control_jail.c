@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include <nem/log.h>
 #include <nem/proto.h>
 
@@ -26,6 +28,12 @@
 
 /* Bytes of log data per CONTINUE reply. */
 #define CONTROL_LOG_CHUNK (64 * 1024)
+
+/*
+ * Largest timeout_ms of a jail.stop request: one day, the longest duration
+ * nemctl accepts.
+ */
+#define CONTROL_STOP_TIMEOUT_MAX_MS (24ULL * 60 * 60 * 1000)
 
 /* Bytes of configuration errors put into an error reply's reason. */
 #define CONTROL_DIAG_REASON_MAX 4000
@@ -85,7 +93,7 @@ get_name(struct nem_txn *t, struct nem_msg *msg, struct control_req *req)
 	const char *name;
 
 	if (control_parse(t, msg, req) == -1 ||
-	    control_get_str(t, req, "name", true, true, &name) == -1)
+	    control_get_str(t, req, "name", true, "jail", &name) == -1)
 		return NULL;
 	return name;
 }
@@ -145,9 +153,16 @@ on_restart(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	control_reply_ok(t);
 }
 
-/* A stop request whose reply waits until the jail is down. */
+/*
+ * A stop request whose reply waits until the jail is down. It lives until
+ * the jail manager calls on_stopped, which may be after the transaction
+ * ended (cancelled, or failed by the timer).
+ */
 struct stop_wait {
 	struct nem_txn *t;		/* NULL once the transaction ended */
+	struct event *timer;		/* fires after timeout_ms, or NULL */
+	uint64_t timeout_ms;
+	char name[64];
 };
 
 static void
@@ -156,6 +171,36 @@ on_stop_cancel(struct nem_txn *t, int64_t code, void *arg)
 	struct stop_wait *sw = arg;
 
 	sw->t = NULL;
+	if (sw->timer != NULL)
+		event_del(sw->timer);
+}
+
+/* The jail is still stopping after timeout_ms: end the wait, not the stop. */
+static void
+on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct stop_wait *sw = arg;
+	char reason[NEM_ERR_MSG_MAX];
+
+	if (sw->t == NULL)
+		return;
+	snprintf(reason, sizeof(reason), "jail %s is not stopped after %llu "
+	    "ms; it goes on stopping within its stop_timeout, and `jail "
+	    "status` shows when it is down", sw->name,
+	    (unsigned long long)sw->timeout_ms);
+	log_info("control: jail %s: not stopped after the request's %llu ms; "
+	    "the stop goes on", sw->name, (unsigned long long)sw->timeout_ms);
+	nem_txn_on_cancel(sw->t, NULL, NULL);
+	nem_txn_fail(sw->t, NEM_E_TIMEDOUT, reason, NULL);
+	sw->t = NULL;
+}
+
+static void
+stop_wait_free(struct stop_wait *sw)
+{
+	if (sw->timer != NULL)
+		event_free(sw->timer);
+	free(sw);
 }
 
 static void
@@ -163,9 +208,28 @@ on_stopped(void *arg)
 {
 	struct stop_wait *sw = arg;
 
-	if (sw->t != NULL)
+	if (sw->t != NULL) {
+		nem_txn_on_cancel(sw->t, NULL, NULL);
 		control_reply_ok(sw->t);
-	free(sw);
+	}
+	stop_wait_free(sw);
+}
+
+/* Reads the optional "timeout_ms" of jail.stop into *ms (0: none). */
+static int
+get_stop_timeout(struct nem_txn *t, struct control_req *req, uint64_t *ms)
+{
+	*ms = 0;
+	if (req->empty || !bson_has_field(&req->doc, "timeout_ms"))
+		return 0;
+	if (control_get_u64(t, req, "timeout_ms", ms) == -1)
+		return -1;
+	if (*ms == 0 || *ms > CONTROL_STOP_TIMEOUT_MAX_MS) {
+		nem_txn_fail(t, NEM_E_INVALID, "field \"timeout_ms\" must be "
+		    "1 to 86400000 (one day)", NULL);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -176,8 +240,10 @@ on_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	struct nem_err err;
 	struct stop_wait *sw;
 	const char *name;
+	uint64_t timeout_ms;
 
-	if ((name = get_name(t, msg, &req)) == NULL)
+	if ((name = get_name(t, msg, &req)) == NULL ||
+	    get_stop_timeout(t, &req, &timeout_ms) == -1)
 		return;
 	sw = calloc(1, sizeof(*sw));
 	if (sw == NULL) {
@@ -185,10 +251,28 @@ on_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		return;
 	}
 	sw->t = t;
+	sw->timeout_ms = timeout_ms;
+	snprintf(sw->name, sizeof(sw->name), "%s", name);
+
+	/* The timer runs before jm_jail_stop, which may free sw at once. */
+	if (timeout_ms > 0) {
+		struct timeval tv = {
+			.tv_sec = (time_t)(timeout_ms / 1000),
+			.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000,
+		};
+
+		sw->timer = evtimer_new(ctl->p.base, on_stop_timer, sw);
+		if (sw->timer == NULL || evtimer_add(sw->timer, &tv) == -1) {
+			stop_wait_free(sw);
+			nem_txn_fail(t, NEM_E_INTERNAL, "out of memory for "
+			    "the stop timer", NULL);
+			return;
+		}
+	}
 	nem_txn_on_cancel(t, on_stop_cancel, sw);
-	/* on_stopped may run before jm_jail_stop returns. */
 	if (jm_jail_stop(ctl->p.jm, name, on_stopped, sw, &err) == -1) {
-		free(sw);
+		nem_txn_on_cancel(t, NULL, NULL);
+		stop_wait_free(sw);
 		control_fail(t, &err);
 	}
 }
@@ -205,7 +289,7 @@ on_apply(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	size_t used;
 
 	if ((name = get_name(t, msg, &req)) == NULL ||
-	    control_get_str(t, &req, "toml", true, false, &toml) == -1)
+	    control_get_str(t, &req, "toml", true, NULL, &toml) == -1)
 		return;
 	if (jm_jail_apply(ctl->p.jm, name, toml, strlen(toml), &diags,
 	    &err) == 0) {
@@ -222,7 +306,7 @@ on_apply(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		    "\n%s:%u:%u: %s", d->file, d->line, d->col, d->msg);
 	}
 	cfg_diags_clear(&diags);
-	nem_txn_fail(t, nem_code_from_errno(err.code), reason, NULL);
+	nem_txn_fail(t, control_code(err.code), reason, NULL);
 }
 
 static void

@@ -60,7 +60,7 @@ on_host_restart(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	const char *name;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &name) == -1)
+	    control_get_str(t, &req, "name", true, "host", &name) == -1)
 		return;
 	if (jm_host_restart(ctl->p.jm, name, &err) == -1) {
 		control_fail(t, &err);
@@ -79,7 +79,7 @@ on_host_logs(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	const char *name;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &name) == -1)
+	    control_get_str(t, &req, "name", true, "host", &name) == -1)
 		return;
 	log = jm_host_log(ctl->p.jm, name, &err);
 	if (log == NULL) {

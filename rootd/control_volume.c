@@ -74,7 +74,7 @@ on_remove(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	int rc;
 
 	if (control_parse(t, msg, &req) == -1 ||
-	    control_get_str(t, &req, "name", true, true, &name) == -1 ||
+	    control_get_str(t, &req, "name", true, "volume", &name) == -1 ||
 	    no_runtime(ctl, t))
 		return;
 	if (jm_jail_descriptions(ctl->p.jm, &jails, &n, &err) == -1) {
