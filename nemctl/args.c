@@ -185,11 +185,7 @@ args_sha256(const char *s, struct nem_err *err)
 int
 args_name(const char *kind, const char *name, struct nem_err *err)
 {
-	if (name_check(kind, name, err) == -1) {
-		nem_err_prefix(err, "field \"name\"");
-		return -1;
-	}
-	return 0;
+	return name_check(kind, name, err);
 }
 
 int

@@ -8,6 +8,7 @@
 #include "nemctl.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,8 @@ report_failure(struct nemctl *c, const struct nem_reply *reply,
 		    reason);
 	else
 		fprintf(stderr, "nemctl: %s: %s\n", what, reason);
+	if (!reply->local && reply->code == NEM_E_BUSY && c->busy_is_in_use)
+		return NEMCTL_EXIT_USAGE;
 	return call_exit_code(reply->code, reply->local);
 }
 
@@ -122,6 +125,84 @@ take_body(const struct nem_reply *reply, const char *what, bson_t *out)
 	return NEMCTL_EXIT_OK;
 }
 
+/* Set by SIGINT and SIGTERM while an endless stream runs. */
+static volatile sig_atomic_t interrupted;
+
+/* How often an endless stream looks at interrupted, in milliseconds. */
+#define CALL_POLL_MS 100
+
+/* How long a cancelled stream waits for its CANCEL frame to go out. */
+#define CALL_FLUSH_MS 1000
+
+static void
+on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/*
+ * Runs the client's event loop until request seq ends or SIGINT or SIGTERM
+ * arrives, then waits for its final reply. The loop runs in short slices
+ * because a signal does not end libevent's wait. On a signal the request is
+ * cancelled and the CANCEL frame flushed; *cancelled is then true.
+ */
+static int
+wait_or_cancel(struct nemctl *c, uint64_t seq, struct nem_reply *reply,
+    bool *cancelled, struct nem_err *err)
+{
+	struct nem_conn *conn = nem_client_conn(c->cl);
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	struct sigaction old_int, old_term;
+	struct nem_conn_stats st;
+
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+
+	*cancelled = false;
+	for (;;) {
+		nem_conn_stats(conn, &st);
+		if (st.outgoing == 0 || interrupted)
+			break;
+		if (nem_client_serve(c->cl, CALL_POLL_MS, err) == -1)
+			break;
+	}
+	if (interrupted && nem_conn_cancel(conn, seq) == 0) {
+		*cancelled = true;
+		for (int ms = 0; ms < CALL_FLUSH_MS; ms += 10) {
+			nem_conn_stats(conn, &st);
+			if (st.out_bytes == 0 ||
+			    nem_client_serve(c->cl, 10, err) == -1)
+				break;
+		}
+	}
+
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return nem_client_wait(c->cl, seq, reply, err);
+}
+
+/* Sends rq and waits for its end; Ctrl-C cancels it (see call_stream). */
+static int
+stream_endless(struct nemctl *c, const struct nem_request *rq,
+    nem_stream_fn *fn, void *arg, struct nem_reply *reply,
+    bool *cancelled, struct nem_err *err)
+{
+	uint64_t seq;
+
+	*cancelled = false;
+	if (nem_client_start(c->cl, rq, fn, arg, &seq, err) == -1) {
+		reply->code = nem_code_from_errno(err->code);
+		reply->local = true;
+		snprintf(reply->reason, sizeof(reply->reason), "%.*s",
+		    (int)sizeof(reply->reason) - 1, err->msg);
+		return -1;
+	}
+	return wait_or_cancel(c, seq, reply, cancelled, err);
+}
+
 int
 call_stream(struct nemctl *c, uint16_t service, uint16_t command,
     const bson_t *body, int fd, uint32_t timeout_ms, const char *what,
@@ -130,6 +211,7 @@ call_stream(struct nemctl *c, uint16_t service, uint16_t command,
 	struct nem_request rq = NEM_REQUEST_INIT(service, command);
 	struct nem_reply reply;
 	struct nem_err err;
+	bool cancelled = false;
 	int rc;
 
 	rc = connect_once(c);
@@ -143,11 +225,16 @@ call_stream(struct nemctl *c, uint16_t service, uint16_t command,
 	rq.timeout_ms = timeout_ms;
 
 	nem_reply_init(&reply);
-	if (fn != NULL)
+	if (fn != NULL && timeout_ms == NEM_TIMEOUT_NONE)
+		rc = stream_endless(c, &rq, fn, arg, &reply, &cancelled, &err);
+	else if (fn != NULL)
 		rc = nem_client_stream(c->cl, &rq, fn, arg, &reply, &err);
 	else
 		rc = nem_client_call(c->cl, &rq, &reply, &err);
-	if (rc == -1)
+	if (rc == -1 && cancelled)
+		rc = fflush(c->out) == EOF ? NEMCTL_EXIT_SYSTEM :
+		    NEMCTL_EXIT_OK;
+	else if (rc == -1)
 		rc = report_failure(c, &reply, timeout_ms, what);
 	else if (out != NULL)
 		rc = take_body(&reply, what, out);

@@ -317,7 +317,8 @@ image_rm(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	BSON_APPEND_UTF8(&body, "name", a.pos[0]);
 	if (a.set[0])
 		BSON_APPEND_UTF8(&body, "version", a.value[0]);
-	rc = call(c, NEM_SVC_IMGHOST, NEMCTL_IMGHOST_REMOVE, &body, -1,
+	c->busy_is_in_use = true;
+	rc = call(c, NEM_SVC_IMGHOST, CONTROL_IMGHOST_REMOVE, &body, -1,
 	    NEMCTL_TIMEOUT_MS, what, &out);
 	if (rc != NEMCTL_EXIT_OK)
 		goto done;
@@ -462,7 +463,7 @@ verify_image(struct nemctl *c, const char *name, bson_t *merged)
 				continue;
 			bson_init(&body);
 			BSON_APPEND_UTF8(&body, "sha256", sha);
-			rc = call(c, NEM_SVC_IMGHOST, NEMCTL_IMGHOST_VERIFY,
+			rc = call(c, NEM_SVC_IMGHOST, CONTROL_IMGHOST_VERIFY,
 			    &body, -1, NEMCTL_TIMEOUT_LONG_MS, what, &part);
 			bson_destroy(&body);
 			if (rc != NEMCTL_EXIT_OK)
@@ -497,7 +498,7 @@ image_verify(struct nemctl *c, const struct subcmd *sc, int argc,
 	if (a.npos == 1)
 		rc = verify_image(c, a.pos[0], &out);
 	else
-		rc = call(c, NEM_SVC_IMGHOST, NEMCTL_IMGHOST_VERIFY, NULL, -1,
+		rc = call(c, NEM_SVC_IMGHOST, CONTROL_IMGHOST_VERIFY, NULL, -1,
 		    NEMCTL_TIMEOUT_LONG_MS, "image verify", &out);
 	if (rc != NEMCTL_EXIT_OK)
 		return rc;
@@ -505,6 +506,10 @@ image_verify(struct nemctl *c, const struct subcmd *sc, int argc,
 		table_print_json(&out, c->out);
 	else
 		rc = print_findings(c, &out, "bad", "bad image files");
+
+	/* Bad or missing files are a result, not a failed request. */
+	if (rc == NEMCTL_EXIT_OK && doc_int(&out, "bad") > 0)
+		rc = NEMCTL_EXIT_PROBLEMS;
 	bson_destroy(&out);
 	return rc;
 }
@@ -518,7 +523,7 @@ image_gc(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if (subcmd_args(c, sc, argc, argv, NULL, 0, 0, 0, &a, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_IMGHOST, NEMCTL_IMGHOST_GC, NULL, -1,
+	rc = call(c, NEM_SVC_IMGHOST, CONTROL_IMGHOST_GC, NULL, -1,
 	    NEMCTL_TIMEOUT_LONG_MS, "image gc", &out);
 	if (rc != NEMCTL_EXIT_OK)
 		return rc;
@@ -544,7 +549,8 @@ cmd_image(struct nemctl *c, int argc, char **argv)
 		{ "rm", image_rm, "image rm NAME [--version V]",
 		    "remove an image, or one of its versions" },
 		{ "verify", image_verify, "image verify [NAME]",
-		    "check stored image files against their digests" },
+		    "check stored image files against their digests; exit 1 "
+		    "when a file is bad or missing" },
 		{ "gc", image_gc, "image gc",
 		    "remove image files that no image refers to" },
 	};

@@ -25,6 +25,12 @@
 /* How long "jail stop" waits for the jail to be down without --timeout. */
 #define JAIL_STOP_WAIT_MS 120000
 
+/*
+ * How much longer than its --timeout "jail stop" waits, so the daemon's
+ * timed-out reply arrives before nemctl gives up on its own.
+ */
+#define JAIL_STOP_SLACK_MS 5000
+
 /* Largest description file "jail apply" sends: the body also carries the
  * name and BSON framing, and must stay under the protocol's body maximum. */
 #define JAIL_APPLY_MAX (NEM_BODY_MAX - 4096)
@@ -46,10 +52,14 @@ jail_name_arg(struct nemctl *c, const struct subcmd *sc, int argc,
 	return a->pos[0];
 }
 
-/* Sends {name} to command and prints done (or the JSON reply). */
+/*
+ * Sends {name} to command, with "timeout_ms" when stop_ms is not 0, and
+ * prints done (or the JSON reply). nemctl waits up to timeout_ms.
+ */
 static int
 jail_action(struct nemctl *c, uint16_t command, const char *verb,
-    const char *name, uint32_t timeout_ms, const char *done)
+    const char *name, uint32_t stop_ms, uint32_t timeout_ms,
+    const char *done)
 {
 	bson_t body = BSON_INITIALIZER, out;
 	char what[128];
@@ -57,6 +67,8 @@ jail_action(struct nemctl *c, uint16_t command, const char *verb,
 
 	snprintf(what, sizeof(what), "jail %s %s", verb, name);
 	BSON_APPEND_UTF8(&body, "name", name);
+	if (stop_ms != 0)
+		BSON_APPEND_INT64(&body, "timeout_ms", stop_ms);
 	rc = call(c, NEM_SVC_JAIL, command, &body, -1, timeout_ms, what, &out);
 	bson_destroy(&body);
 	if (rc != NEMCTL_EXIT_OK)
@@ -101,7 +113,7 @@ jail_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if (subcmd_args(c, sc, argc, argv, NULL, 0, 0, 0, &a, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_JAIL, NEMCTL_JAIL_LIST, NULL, -1,
+	rc = call(c, NEM_SVC_JAIL, CONTROL_JAIL_LIST, NULL, -1,
 	    NEMCTL_TIMEOUT_MS, "jail ls", &out);
 	if (rc != NEMCTL_EXIT_OK)
 		return rc;
@@ -153,7 +165,7 @@ jail_status(struct nemctl *c, const struct subcmd *sc, int argc,
 		return rc;
 	snprintf(what, sizeof(what), "jail status %s", name);
 	BSON_APPEND_UTF8(&body, "name", name);
-	rc = call(c, NEM_SVC_JAIL, NEMCTL_JAIL_STATUS, &body, -1,
+	rc = call(c, NEM_SVC_JAIL, CONTROL_JAIL_STATUS, &body, -1,
 	    NEMCTL_TIMEOUT_MS, what, &out);
 	bson_destroy(&body);
 	if (rc != NEMCTL_EXIT_OK)
@@ -179,7 +191,7 @@ jail_start(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if ((name = jail_name_arg(c, sc, argc, argv, NULL, 0, &a, &rc)) == NULL)
 		return rc;
-	return jail_action(c, NEMCTL_JAIL_START, "start", name,
+	return jail_action(c, CONTROL_JAIL_START, "start", name, 0,
 	    NEMCTL_TIMEOUT_MS, "starting");
 }
 
@@ -190,17 +202,21 @@ jail_stop(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	struct nem_err err;
 	struct args a;
 	const char *name;
-	uint32_t wait_ms = JAIL_STOP_WAIT_MS;
+	uint32_t stop_ms = 0, wait_ms = JAIL_STOP_WAIT_MS;
 	int rc;
 
 	if ((name = jail_name_arg(c, sc, argc, argv, opts, 1, &a, &rc)) == NULL)
 		return rc;
-	if (a.set[0] && args_duration(a.value[0], &wait_ms, &err) == -1) {
-		nem_err_prefix(&err, "option \"--timeout\"");
-		return print_err(&err, NEMCTL_EXIT_USAGE);
+	if (a.set[0]) {
+		if (args_duration(a.value[0], &stop_ms, &err) == -1) {
+			nem_err_prefix(&err, "option \"--timeout\"");
+			return print_err(&err, NEMCTL_EXIT_USAGE);
+		}
+		/* At most one day plus the slack: no overflow. */
+		wait_ms = stop_ms + JAIL_STOP_SLACK_MS;
 	}
-	return jail_action(c, NEMCTL_JAIL_STOP, "stop", name, wait_ms,
-	    "stopped");
+	return jail_action(c, CONTROL_JAIL_STOP, "stop", name, stop_ms,
+	    wait_ms, "stopped");
 }
 
 static int
@@ -213,7 +229,7 @@ jail_restart(struct nemctl *c, const struct subcmd *sc, int argc,
 
 	if ((name = jail_name_arg(c, sc, argc, argv, NULL, 0, &a, &rc)) == NULL)
 		return rc;
-	return jail_action(c, NEMCTL_JAIL_RESTART, "restart", name,
+	return jail_action(c, CONTROL_JAIL_RESTART, "restart", name, 0,
 	    NEMCTL_TIMEOUT_MS, "restarting");
 }
 
@@ -226,7 +242,7 @@ jail_rm(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if ((name = jail_name_arg(c, sc, argc, argv, NULL, 0, &a, &rc)) == NULL)
 		return rc;
-	return jail_action(c, NEMCTL_JAIL_REMOVE, "rm", name,
+	return jail_action(c, CONTROL_JAIL_REMOVE, "rm", name, 0,
 	    NEMCTL_TIMEOUT_MS, "removed");
 }
 
@@ -351,7 +367,7 @@ jail_apply(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	BSON_APPEND_UTF8(&body, "name", name);
 	BSON_APPEND_UTF8(&body, "toml", text);
 	free(text);
-	rc = call(c, NEM_SVC_JAIL, NEMCTL_JAIL_APPLY, &body, -1,
+	rc = call(c, NEM_SVC_JAIL, CONTROL_JAIL_APPLY, &body, -1,
 	    NEMCTL_TIMEOUT_MS, what, &out);
 	bson_destroy(&body);
 	if (rc != NEMCTL_EXIT_OK)
@@ -412,7 +428,7 @@ jail_logs(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	BSON_APPEND_UTF8(&body, "name", name);
 	if (a.set[0])
 		BSON_APPEND_BOOL(&body, "follow", true);
-	rc = call_stream(c, NEM_SVC_JAIL, NEMCTL_JAIL_LOGS, &body, -1,
+	rc = call_stream(c, NEM_SVC_JAIL, CONTROL_JAIL_LOGS, &body, -1,
 	    a.set[0] ? NEM_TIMEOUT_NONE : NEMCTL_TIMEOUT_MS, what,
 	    on_log_chunk, c, NULL);
 	bson_destroy(&body);
@@ -428,8 +444,9 @@ cmd_jail(struct nemctl *c, int argc, char **argv)
 		    "show one jail's state, process and log file" },
 		{ "start", jail_start, "jail start NAME", "start a jail" },
 		{ "stop", jail_stop, "jail stop NAME [--timeout D]",
-		    "stop a jail and wait until it is down (D: 30s, 2m; "
-		    "default 2m)" },
+		    "stop a jail and wait until it is down; the daemon gives "
+		    "up waiting after D (such as 30s or 2m) and reports a "
+		    "timeout" },
 		{ "restart", jail_restart, "jail restart NAME",
 		    "stop a jail and start it again" },
 		{ "apply", jail_apply, "jail apply FILE",

@@ -100,7 +100,7 @@ volume_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if (no_args(c, sc, argc, argv, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_VOLUME, NEMCTL_VOLUME_LIST, NULL, -1,
+	rc = call(c, NEM_SVC_VOLUME, CONTROL_VOLUME_LIST, NULL, -1,
 	    NEMCTL_TIMEOUT_MS, "volume ls", &out);
 	if (rc != NEMCTL_EXIT_OK)
 		return rc;
@@ -156,7 +156,8 @@ volume_rm(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 		return rc;
 	snprintf(what, sizeof(what), "volume rm %s", name);
 	snprintf(done, sizeof(done), "removed volume %s", name);
-	return call_named(c, NEM_SVC_VOLUME, NEMCTL_VOLUME_REMOVE, name,
+	c->busy_is_in_use = true;
+	return call_named(c, NEM_SVC_VOLUME, CONTROL_VOLUME_REMOVE, name,
 	    NEMCTL_TIMEOUT_MS, what, done);
 }
 
@@ -189,7 +190,7 @@ host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 	if (no_args(c, sc, argc, argv, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_HOSTPROC, NEMCTL_HOSTPROC_LIST, NULL, -1,
+	rc = call(c, NEM_SVC_HOSTPROC, CONTROL_HOSTPROC_LIST, NULL, -1,
 	    NEMCTL_TIMEOUT_MS, "host ls", &out);
 	if (rc != NEMCTL_EXIT_OK)
 		return rc;
@@ -248,7 +249,7 @@ host_restart(struct nemctl *c, const struct subcmd *sc, int argc,
 		return rc;
 	snprintf(what, sizeof(what), "host restart %s", name);
 	snprintf(done, sizeof(done), "restarting host %s", name);
-	return call_named(c, NEM_SVC_HOSTPROC, NEMCTL_HOSTPROC_RESTART, name,
+	return call_named(c, NEM_SVC_HOSTPROC, CONTROL_HOSTPROC_RESTART, name,
 	    NEMCTL_TIMEOUT_MS, what, done);
 }
 
@@ -313,6 +314,6 @@ cmd_events(struct nemctl *c, int argc, char **argv)
 
 	if (no_args(c, &sc, argc, argv, &rc) == -1)
 		return rc;
-	return call_stream(c, NEM_SVC_EVENT, NEMCTL_EVENT_SUBSCRIBE, NULL, -1,
+	return call_stream(c, NEM_SVC_EVENT, CONTROL_EVENT_SUBSCRIBE, NULL, -1,
 	    NEM_TIMEOUT_NONE, "events", on_event, c, NULL);
 }

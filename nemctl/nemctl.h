@@ -21,8 +21,11 @@
 #include <nem/client.h>
 #include <nem/err.h>
 
+#include "control.h"
+
 /* Exit codes, as in s6: a script retries only after NEMCTL_EXIT_SYSTEM. */
 #define NEMCTL_EXIT_OK 0
+#define NEMCTL_EXIT_PROBLEMS 1		/* image verify found bad files */
 #define NEMCTL_EXIT_USAGE 100		/* wrong usage, or the daemon rejected
 					   the request (invalid, not found,
 					   permission denied, ...) */
@@ -30,32 +33,6 @@
 
 /* Control socket used without --socket and $NEM_SOCKET. */
 #define NEMCTL_DEFAULT_SOCKET "/run/nem/control.sock"
-
-/*
- * Commands that nem-rootd's control plane adds to the protocol (rootd/
- * control.h defines them for the daemon). The imghost service keeps
- * commands 1-4 of the protocol and adds remove, verify and gc.
- */
-#define NEMCTL_IMGHOST_REMOVE 5
-#define NEMCTL_IMGHOST_VERIFY 6
-#define NEMCTL_IMGHOST_GC 7
-
-#define NEMCTL_JAIL_LIST 1
-#define NEMCTL_JAIL_STATUS 2
-#define NEMCTL_JAIL_START 3
-#define NEMCTL_JAIL_STOP 4
-#define NEMCTL_JAIL_RESTART 5
-#define NEMCTL_JAIL_APPLY 6
-#define NEMCTL_JAIL_REMOVE 7
-#define NEMCTL_JAIL_LOGS 8
-
-#define NEMCTL_VOLUME_LIST 1
-#define NEMCTL_VOLUME_REMOVE 2
-
-#define NEMCTL_HOSTPROC_LIST 1
-#define NEMCTL_HOSTPROC_RESTART 2
-
-#define NEMCTL_EVENT_SUBSCRIBE 1
 
 /* Request timeouts in milliseconds. */
 #define NEMCTL_TIMEOUT_MS 30000		/* plain requests */
@@ -68,6 +45,9 @@ struct nemctl {
 	bool json;			/* --json: JSON documents on stdout */
 	struct nem_client *cl;		/* NULL until the first call */
 	FILE *out;			/* stdout, or a memory stream in tests */
+	bool busy_is_in_use;		/* busy means in use by a jail: exit
+					   NEMCTL_EXIT_USAGE, because a retry
+					   cannot help until an operator acts */
 };
 
 /* ---- args.c: command-line parsing ---- */
@@ -119,10 +99,9 @@ int args_duration(const char *s, uint32_t *ms, struct nem_err *err);
 int args_sha256(const char *s, struct nem_err *err);
 
 /*
- * Checks name with the naming rule of nem-rootd (rootd/names.h) and
- * prefixes the error as the daemon does ("field \"name\": ..."), so a name
- * fails the same way locally and remotely. kind is "jail", "image", ...
- * Returns 0, or -1 with EINVAL.
+ * Checks name with the naming rule of nem-rootd (rootd/names.h), so a name
+ * fails locally with the daemon's own message ("invalid jail name ...").
+ * kind is "jail", "image", "volume" or "host". Returns 0, or -1 with EINVAL.
  */
 int args_name(const char *kind, const char *name, struct nem_err *err);
 
@@ -261,7 +240,8 @@ int call(struct nemctl *c, uint16_t service, uint16_t command,
 /*
  * Like call, for a request whose replies stream: fn gets each CONTINUE
  * reply with arg (return non-zero to cancel). timeout_ms may be
- * NEM_TIMEOUT_NONE for an endless stream.
+ * NEM_TIMEOUT_NONE for an endless stream: then SIGINT or SIGTERM (Ctrl-C)
+ * sends CANCEL for the request, flushes c->out and returns NEMCTL_EXIT_OK.
  */
 int call_stream(struct nemctl *c, uint16_t service, uint16_t command,
     const bson_t *body, int fd, uint32_t timeout_ms, const char *what,
@@ -270,7 +250,8 @@ int call_stream(struct nemctl *c, uint16_t service, uint16_t command,
 /*
  * Maps a reply's code to the exit code: NEMCTL_EXIT_SYSTEM for local
  * failures, busy, timed out, unavailable, cancelled and internal errors;
- * NEMCTL_EXIT_USAGE for the others; NEMCTL_EXIT_OK for NEM_OK.
+ * NEMCTL_EXIT_USAGE for the others; NEMCTL_EXIT_OK for NEM_OK. call and
+ * call_stream map busy to NEMCTL_EXIT_USAGE when c->busy_is_in_use is set.
  */
 int call_exit_code(int64_t code, bool local);
 

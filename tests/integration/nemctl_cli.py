@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,109 @@ type = "image"
 dest = "/"
 image = "base"
 """
+
+
+# Protocol constants: frame magic, flag bits, services and error codes.
+NEM_MAGIC = 0x6e656d21
+F_REPLY, F_CONTINUE, F_CANCEL = 0x01, 0x02, 0x04
+SVC_IMGHOST, SVC_JAIL, SVC_EVENT = 4, 5, 8
+JAIL_START, JAIL_STOP = 3, 4
+IMGHOST_REMOVE = 5
+E_INVALID, E_EXISTS = 1, 3
+
+
+def bson_encode(doc):
+    """Encodes a dict of str, bool, int (as int64) and dict values."""
+    out = b""
+    for key, value in doc.items():
+        name = key.encode() + b"\0"
+        if isinstance(value, bool):
+            out += b"\x08" + name + (b"\x01" if value else b"\x00")
+        elif isinstance(value, int):
+            out += b"\x12" + name + struct.pack("<q", value)
+        elif isinstance(value, str):
+            data = value.encode() + b"\0"
+            out += b"\x02" + name + struct.pack("<i", len(data)) + data
+        else:
+            out += b"\x03" + name + bson_encode(value)
+    return struct.pack("<i", len(out) + 5) + out + b"\0"
+
+
+def bson_decode(data):
+    """Decodes the types a reply header and the replies here use."""
+    doc, pos, end = {}, 4, struct.unpack_from("<i", data)[0] - 1
+    while pos < end:
+        kind = data[pos]
+        zero = data.index(b"\0", pos + 1)
+        key = data[pos + 1:zero].decode()
+        pos = zero + 1
+        if kind == 0x02:
+            n = struct.unpack_from("<i", data, pos)[0]
+            doc[key] = data[pos + 4:pos + 3 + n].decode(errors="replace")
+            pos += 4 + n
+        elif kind in (0x03, 0x04):
+            n = struct.unpack_from("<i", data, pos)[0]
+            doc[key] = bson_decode(data[pos:pos + n])
+            pos += n
+        elif kind == 0x05:
+            n = struct.unpack_from("<i", data, pos)[0]
+            doc[key] = data[pos + 5:pos + 5 + n]
+            pos += 5 + n
+        elif kind == 0x08:
+            doc[key] = data[pos] != 0
+            pos += 1
+        elif kind == 0x10:
+            doc[key] = struct.unpack_from("<i", data, pos)[0]
+            pos += 4
+        elif kind in (0x09, 0x12):
+            doc[key] = struct.unpack_from("<q", data, pos)[0]
+            pos += 8
+        else:
+            raise ValueError("BSON type 0x%02x is not decoded here" % kind)
+    return doc
+
+
+def frame_encode(seq, service, command, flags=0, header=b"", body=b""):
+    return struct.pack("<IBBHQIHH", NEM_MAGIC, 1, flags, len(header), seq,
+                       len(body), service, command) + header + body
+
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise AssertionError("the peer closed the connection")
+        data += chunk
+    return data
+
+
+def frame_read(sock):
+    """Reads one frame; returns (flags, seq, service, command, header,
+    body) with header and body as bytes."""
+    fixed = recv_exact(sock, 24)
+    magic, version, flags, hlen, seq, blen, svc, cmd = struct.unpack(
+        "<IBBHQIHH", fixed)
+    expect(magic == NEM_MAGIC and version == 1, "a NEM frame arrives")
+    header = recv_exact(sock, hlen) if hlen else b""
+    body = recv_exact(sock, blen) if blen else b""
+    return flags, seq, svc, cmd, header, body
+
+
+def raw_call(sock_path, service, command, body):
+    """Sends one request without nemctl's local checks and returns the
+    final reply's (code, reason)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(sock_path)
+        s.sendall(frame_encode(1, service, command,
+                               body=bson_encode(body)))
+        while True:
+            flags, seq, _, _, header, _ = frame_read(s)
+            if flags & F_CONTINUE:
+                continue
+            err = bson_decode(header).get("err", {}) if header else {}
+            return err.get("code", 0), err.get("reason", "")
 
 
 class Daemon:
@@ -198,8 +303,8 @@ def check_usage_errors(d):
         expect(res.err.startswith("nemctl: "), "message starts with "
                "nemctl:", res)
     res = nemctl("jail", "start", "../x", sock=missing)
-    expect('field "name"' in res.err, "bad name message names the field",
-           res)
+    expect(res.err == 'nemctl: invalid jail name "../x": must start with a '
+           'letter or a digit\n', "bad name message names the kind", res)
     for args in (["--help"], ["jail", "--help"], ["image", "push",
                                                   "--help"]):
         res = nemctl(*args, sock=missing)
@@ -226,6 +331,103 @@ def check_info(d):
     expect(info["name"] == "nem-rootd", "info name")
     expect(info["pid"] == d.proc.pid, "info pid is the daemon's")
     expect(info["jails"] == 0, "no jails yet")
+
+
+def check_daemon_errors(d):
+    # The daemon names the kind of a bad name exactly as nemctl's local
+    # check does, so both sides print the same message.
+    local = nemctl("jail", "start", "../x",
+                   sock=os.path.join(d.dir, "missing.sock"))
+    code, reason = raw_call(d.sock, SVC_JAIL, JAIL_START, {"name": "../x"})
+    expect(code == E_INVALID, "jail.start of a bad name is invalid")
+    expect(local.err == "nemctl: %s\n" % reason,
+           "daemon and nemctl word a bad jail name alike: %r" % reason,
+           local)
+    code, reason = raw_call(d.sock, SVC_IMGHOST, IMGHOST_REMOVE,
+                            {"name": "a b"})
+    expect(code == E_INVALID and reason.startswith('invalid image name '
+                                                   '"a b"'),
+           "image remove names the image kind: %r" % reason)
+
+    # jail.stop's timeout_ms is checked before the jail is looked up.
+    for value in (0, -1, 86400001, "1s"):
+        code, reason = raw_call(d.sock, SVC_JAIL, JAIL_STOP,
+                                {"name": "nope", "timeout_ms": value})
+        expect(code == E_INVALID and '"timeout_ms"' in reason,
+               "jail.stop timeout_ms %r is invalid: %d %r"
+               % (value, code, reason))
+
+
+def check_verify_problems(d, image):
+    """Corrupts a stored image file and expects image verify to exit 1."""
+    scratch = os.path.join(d.dir, "scratch.sqfs")
+    with open(image, "rb") as f:
+        data = f.read() + b"\0" * 4096
+    with open(scratch, "wb") as f:
+        f.write(data)
+    digest = hashlib.sha256(data).hexdigest()
+    res = nemctl("image", "push", "scratch", scratch, "--version", "1.0.0")
+    expect(res.rc == 0, "push of the scratch image", res)
+
+    stored = os.path.join(d.dir, "state", "images", "sha256", digest)
+    os.chmod(stored, 0o644)
+    with open(stored, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        f.write(b"\1")
+    res = nemctl("image", "verify")
+    expect(res.rc == 1 and "1 bad image files" in res.out,
+           "image verify of a corrupt file exits 1", res)
+    res = nemctl("--json", "image", "verify", "scratch")
+    expect(res.rc == 1 and res.json()["bad"] == 1,
+           "image verify NAME --json keeps the bad count and exits 1", res)
+
+    os.unlink(stored)
+    res = nemctl("--json", "image", "verify")
+    expect(res.rc == 1 and res.json()["bad"] == 1,
+           "image verify of a missing file exits 1", res)
+    res = nemctl("image", "rm", "scratch")
+    expect(res.rc == 0, "image rm of the missing scratch image", res)
+    res = nemctl("image", "verify")
+    expect(res.rc == 0, "image verify is clean again", res)
+
+
+def check_cancel_frame(d):
+    """Runs nemctl events against a socket served here and checks that
+    Ctrl-C sends CANCEL for the subscription and exits 0."""
+    path = os.path.join(d.dir, "fake.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind(path)
+        srv.listen(1)
+        srv.settimeout(10)
+        proc = subprocess.Popen([NEMCTL, "--socket", path, "events"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                conn.settimeout(10)
+                flags, seq, svc, cmd, _, _ = frame_read(conn)
+                expect(svc == SVC_EVENT and cmd == 1 and
+                       not flags & F_REPLY, "events subscribes")
+                event = bson_encode({"kind": "jail", "name": "web",
+                                     "state": "ready", "reason": "",
+                                     "time": 0})
+                conn.sendall(frame_encode(seq, svc, cmd,
+                                          F_REPLY | F_CONTINUE,
+                                          body=event))
+                line = proc.stdout.readline()
+                expect("jail web ready" in line,
+                       "events prints the event: %r" % line)
+                proc.send_signal(signal.SIGINT)
+                flags, cseq, _, _, _, _ = frame_read(conn)
+                expect(flags & F_CANCEL and cseq == seq,
+                       "Ctrl-C sends CANCEL for the subscription "
+                       "(flags 0x%02x, seq %d)" % (flags, cseq))
+                rc = proc.wait(timeout=10)
+                expect(rc == 0, "events exits 0 after Ctrl-C, not %d" % rc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def check_images(d, image):
@@ -322,9 +524,20 @@ def check_jails(d):
         ev = json.loads(line)
         expect(ev["kind"] == "jail" and ev["name"] == "web",
                "events prints the jail's state change as JSON: %s" % line)
+        events.send_signal(signal.SIGINT)
+        rc = events.wait(timeout=10)
+        expect(rc == 0, "events exits 0 on Ctrl-C, not %d" % rc)
     finally:
-        events.kill()
-        events.wait()
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+
+    res = nemctl("jail", "start", "web")
+    expect(res.rc == 100 and "already" in res.err,
+           "jail start of a running jail exits 100", res)
+    code, _ = raw_call(d.sock, SVC_JAIL, JAIL_START, {"name": "web"})
+    expect(code == E_EXISTS, "jail.start of a running jail answers "
+           "already exists, not %d" % code)
 
     deadline = time.monotonic() + 10
     while True:
@@ -347,16 +560,21 @@ def check_jails(d):
         expect(line != "", "jail logs -f prints the tail first")
         time.sleep(0.3)
         expect(follow.poll() is None, "jail logs -f keeps following")
+        follow.send_signal(signal.SIGINT)
+        rc = follow.wait(timeout=10)
+        expect(rc == 0, "jail logs -f exits 0 on Ctrl-C, not %d" % rc)
     finally:
-        follow.kill()
-        follow.wait()
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
 
     res = nemctl("jail", "status", "web")
     expect(res.rc == 0 and "state" in res.out, "jail status table", res)
     # The root process is PID 1 of its namespace and ignores SIGTERM, so
-    # the stop takes the 1 s stop_timeout: a 100 ms wait times out.
+    # the stop takes the 1 s stop_timeout: the daemon's 100 ms wait times
+    # out, and the stop goes on.
     res = nemctl("jail", "stop", "web", "--timeout", "100ms")
-    expect(res.rc == 111 and "no reply from nem-rootd within 100 ms"
+    expect(res.rc == 111 and "jail web is not stopped after 100 ms"
            in res.err, "jail stop --timeout expiry exits 111", res)
     wait_state("web", ("stopped",))
     res = nemctl("jail", "start", "web")
@@ -379,6 +597,41 @@ def check_jails(d):
     while nemctl("jail", "status", "web").rc == 0:
         expect(time.monotonic() < wait_gone, "web is gone after jail rm")
         time.sleep(0.1)
+
+
+# A jail that names the persistent volume "vdata"; it is never started.
+JAIL_VOL = """autostart = false
+
+[process]
+exec = ["/bin/sh", "-c", "exec sleep 1000"]
+
+[[mount]]
+type = "image"
+dest = "/"
+image = "base"
+
+[[mount]]
+type = "md"
+dest = "/data"
+size = "16M"
+persist = true
+volume = "vdata"
+"""
+
+
+def check_volume_in_use(d):
+    # A volume in use is a refusal that only an operator can lift, so
+    # nemctl exits 100 for the daemon's busy code here.
+    vol = os.path.join(d.dir, "vol.toml")
+    with open(vol, "w") as f:
+        f.write(JAIL_VOL)
+    res = nemctl("jail", "apply", vol)
+    expect(res.rc == 0, "jail apply of a jail with a volume", res)
+    res = nemctl("volume", "rm", "vdata")
+    expect(res.rc == 100 and "used by the description of jail vol"
+           in res.err, "volume rm of a volume in use exits 100", res)
+    res = nemctl("jail", "rm", "vol")
+    expect(res.rc == 0, "jail rm vol", res)
 
 
 def check_volumes_and_hosts(d):
@@ -411,9 +664,13 @@ def main():
         check_connection_errors(d)
         d.start()
         check_info(d)
+        check_daemon_errors(d)
+        check_cancel_frame(d)
         check_images(d, image)
+        check_verify_problems(d, image)
         check_jails(d)
         check_volumes_and_hosts(d)
+        check_volume_in_use(d)
         d.stop()
         res = nemctl("info")
         expect(res.rc == 111, "info after the daemon stopped exits 111",
