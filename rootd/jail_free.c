@@ -64,6 +64,11 @@ jail_undo(struct jail *jail, struct nem_err *err)
 	struct nem_err e;
 	int rc = 0;
 
+	/* Once the mount at "/" exists, the root descriptor refers to it, and
+	 * an open descriptor makes umount2 of that mount fail with EBUSY. So
+	 * it is closed before the mounts are undone. */
+	os_root_close(&jail->root);
+
 	/* Mounts first, deepest last made first, so every device is idle. */
 	for (size_t i = jail->nsteps; i-- > 0;) {
 		struct jail_step *s = &jail->steps[i];
@@ -71,7 +76,6 @@ jail_undo(struct jail *jail, struct nem_err *err)
 		if (s->kind == JAIL_RES_MOUNT && undo_step(jail, s, &e) == -1)
 			keep_first(jail, &rc, err, &e);
 	}
-	os_root_close(&jail->root);
 	if (os_unmount_under(jail->root_path, &e) == -1)
 		keep_first(jail, &rc, err, &e);
 	jail_hook("free-unmounted");

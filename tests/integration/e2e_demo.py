@@ -259,6 +259,12 @@ def check_stop(demo):
     assert loops_under(demo.dir) == [], loops_under(demo.dir)
     assert mounts_under(demo.dir) == [], mounts_under(demo.dir)
     assert demo.fetch("/") is None, "the web port still answers"
+    # Every restart above and the stop freed the jail trees with plain
+    # unmounts; a busy jail root makes the daemon detach it lazily.
+    with open(os.path.join(demo.dir, "rootd.log")) as f:
+        lazy = [line for line in f if "lazily" in line]
+    assert lazy == [], "the daemon detached mounts lazily:\n%s" \
+        % "".join(lazy)
     print("ok: stop: nothing mounted or attached")
 
 
