@@ -35,6 +35,13 @@
  */
 #define CONTROL_STOP_TIMEOUT_MAX_MS (24ULL * 60 * 60 * 1000)
 
+/*
+ * Time a jail.stop with timeout_ms waits beyond it for the tree to be
+ * freed after the SIGKILL that timeout_ms bounds. nemctl waits 5 s beyond
+ * timeout_ms, so this stays below that.
+ */
+#define CONTROL_STOP_FREE_GRACE_MS 3000ULL
+
 /* Bytes of configuration errors put into an error reply's reason. */
 #define CONTROL_DIAG_REASON_MAX 4000
 
@@ -175,7 +182,11 @@ on_stop_cancel(struct nem_txn *t, int64_t code, void *arg)
 		event_del(sw->timer);
 }
 
-/* The jail is still stopping after timeout_ms: end the wait, not the stop. */
+/*
+ * The jail is still not down CONTROL_STOP_FREE_GRACE_MS after timeout_ms
+ * (a process stuck in the kernel, or a slow unmount): end the wait, not
+ * the stop.
+ */
 static void
 on_stop_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -184,12 +195,14 @@ on_stop_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (sw->t == NULL)
 		return;
-	snprintf(reason, sizeof(reason), "jail %s is not stopped after %llu "
-	    "ms; it goes on stopping within its stop_timeout, and `jail "
-	    "status` shows when it is down", sw->name,
-	    (unsigned long long)sw->timeout_ms);
-	log_info("control: jail %s: not stopped after the request's %llu ms; "
-	    "the stop goes on", sw->name, (unsigned long long)sw->timeout_ms);
+	snprintf(reason, sizeof(reason), "jail %s is not down %llu ms after "
+	    "its stop began, although SIGKILL was due after %llu ms; the "
+	    "stop goes on, and `jail status` shows when it is down",
+	    sw->name, (unsigned long long)(sw->timeout_ms +
+	    CONTROL_STOP_FREE_GRACE_MS), (unsigned long long)sw->timeout_ms);
+	log_info("control: jail %s: not down %llu ms after the stop began; "
+	    "the stop goes on", sw->name, (unsigned long long)(sw->timeout_ms +
+	    CONTROL_STOP_FREE_GRACE_MS));
 	nem_txn_on_cancel(sw->t, NULL, NULL);
 	nem_txn_fail(sw->t, NEM_E_TIMEDOUT, reason, NULL);
 	sw->t = NULL;
@@ -256,9 +269,11 @@ on_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
 
 	/* The timer runs before jm_jail_stop, which may free sw at once. */
 	if (timeout_ms > 0) {
+		/* At most one day plus the grace, so the sum cannot overflow. */
+		uint64_t wait_ms = timeout_ms + CONTROL_STOP_FREE_GRACE_MS;
 		struct timeval tv = {
-			.tv_sec = (time_t)(timeout_ms / 1000),
-			.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000,
+			.tv_sec = (time_t)(wait_ms / 1000),
+			.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000,
 		};
 
 		sw->timer = evtimer_new(ctl->p.base, on_stop_timer, sw);
@@ -270,7 +285,8 @@ on_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		}
 	}
 	nem_txn_on_cancel(t, on_stop_cancel, sw);
-	if (jm_jail_stop(ctl->p.jm, name, on_stopped, sw, &err) == -1) {
+	if (jm_jail_stop_timeout(ctl->p.jm, name, timeout_ms, on_stopped, sw,
+	    &err) == -1) {
 		nem_txn_on_cancel(t, NULL, NULL);
 		stop_wait_free(sw);
 		control_fail(t, &err);

@@ -131,6 +131,17 @@ int jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
     struct jail **out, struct nem_err *err);
 
 /*
+ * Allocates like jail_alloc, but mount i of type image uses the stored
+ * file whose SHA-256 is resolved[i] (64 hex digits, the digest recorded
+ * when the description was applied) instead of a fresh lookup of its name
+ * and version requirement. resolved has cfg->nmounts entries; an entry,
+ * or resolved itself, may be NULL to look the image up as jail_alloc
+ * does. Errors as jail_alloc: ENOENT when the recorded file is gone.
+ */
+int jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
+    const char *const *resolved, struct jail **out, struct nem_err *err);
+
+/*
  * Starts the jail's root process: cfg->cmd.exec as cfg->user (resolved
  * in the jail's own /etc/passwd and /etc/group; root when unset) in new
  * namespaces, with a clean environment (PATH, HOME, then the description's

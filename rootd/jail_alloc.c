@@ -365,18 +365,26 @@ make_tree(struct jail *jail, const struct store_image *images,
 
 /*
  * Looks up the image of every image mount into images[i], before any side
- * effect, so an unknown image fails the allocation at once.
+ * effect, so an unknown image fails the allocation at once. A mount with a
+ * resolved digest (resolved non-NULL and resolved[i] non-NULL) takes
+ * exactly that file of its image name, whatever the store holds now.
  */
 static int
 lookup_images(struct jail_runtime *rt, const struct cfg_jail *cfg,
-    struct store_image *images, struct nem_err *err)
+    const char *const *resolved, struct store_image *images,
+    struct nem_err *err)
 {
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		const struct cfg_mount *m = &cfg->mounts[i];
+		const char *pin = m->sha256, *req = m->version;
 
 		if (m->type != CFG_MOUNT_IMAGE)
 			continue;
-		if (store_lookup(rt->store, m->image, m->version, m->sha256,
+		if (resolved != NULL && resolved[i] != NULL) {
+			pin = resolved[i];
+			req = NULL;
+		}
+		if (store_lookup(rt->store, m->image, req, pin,
 		    &images[i], err) == -1) {
 			nem_err_prefix(err, "mount image at %s", m->dest);
 			return -1;
@@ -439,6 +447,13 @@ int
 jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
     struct jail **out, struct nem_err *err)
 {
+	return jail_alloc_resolved(rt, cfg, NULL, out, err);
+}
+
+int
+jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
+    const char *const *resolved, struct jail **out, struct nem_err *err)
+{
 	struct store_image *images;
 	struct jail *jail;
 	struct nem_err e;
@@ -462,7 +477,7 @@ jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
 	if (jail_db_state_set(rt->db, jail->name, JAIL_STATE_ALLOCATING, NULL,
 	    err) == -1)
 		goto fail_free;
-	if (lookup_images(rt, cfg, images, err) == -1)
+	if (lookup_images(rt, cfg, resolved, images, err) == -1)
 		goto fail;
 	/* The jail's folder may exist: it also holds the log file. */
 	if ((mkdir(jail->dir, 0700) == -1 && errno != EEXIST) ||

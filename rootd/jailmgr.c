@@ -364,6 +364,143 @@ act_ignore(struct jm_jail *j)
 {
 }
 
+/*
+ * Resolves every image mount of cfg with the store into *out, a malloc'ed
+ * array of cfg->nmounts entries: the SHA-256 of the image for an image
+ * mount, NULL for the others. Without a store *out is NULL and the
+ * runtime looks the images up at each allocation. Returns 0, or -1 with
+ * err: the store's ENOENT naming the image and the versions it has,
+ * EINVAL, ENOMEM.
+ */
+int
+jm_resolve(struct jm *jm, const struct cfg_jail *cfg, char ***out,
+    struct nem_err *err)
+{
+	struct store_image img;
+	char **r;
+
+	*out = NULL;
+	if (jm->store == NULL)
+		return 0;
+	r = calloc(cfg->nmounts + 1, sizeof(*r));
+	if (r == NULL)
+		return nem_err_sys(err, ENOMEM, "jail %s: resolve images",
+		    cfg->name);
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		const struct cfg_mount *m = &cfg->mounts[i];
+
+		if (m->type != CFG_MOUNT_IMAGE)
+			continue;
+		if (store_lookup(jm->store, m->image, m->version, m->sha256,
+		    &img, err) == -1) {
+			nem_err_prefix(err, "jail %s: mount image at %s",
+			    cfg->name, m->dest);
+			jm_resolved_free(r, cfg);
+			return -1;
+		}
+		r[i] = strdup(img.sha256);
+		if (r[i] == NULL) {
+			jm_resolved_free(r, cfg);
+			return nem_err_sys(err, ENOMEM, "jail %s: resolve "
+			    "images", cfg->name);
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+/* Frees an array made by jm_resolve for cfg. NULL is allowed. */
+void
+jm_resolved_free(char **resolved, const struct cfg_jail *cfg)
+{
+	if (resolved == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nmounts; i++)
+		free(resolved[i]);
+	free(resolved);
+}
+
+/* Returns true when two resolutions of cfg name the same files. */
+bool
+jm_resolved_equal(char **a, char **b, const struct cfg_jail *cfg)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		if ((a[i] == NULL) != (b[i] == NULL) ||
+		    (a[i] != NULL && strcmp(a[i], b[i]) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* Appends the digests of resolved (for cfg) to v, which has room. */
+static void
+collect_refs(char **resolved, const struct cfg_jail *cfg, const char **v,
+    size_t *n)
+{
+	if (resolved == NULL || cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		if (resolved[i] != NULL)
+			v[(*n)++] = resolved[i];
+	}
+}
+
+/*
+ * Records in the store the images that the jail's description and its
+ * pending one resolved to, so that they cannot be removed while a jail
+ * description uses them. Failures are logged.
+ */
+void
+jm_refs_sync(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+	struct nem_err err;
+	const char **v;
+	size_t n = 0, cap = 1;
+
+	if (jm->store == NULL)
+		return;
+	if (j->cfg != NULL)
+		cap += j->cfg->nmounts;
+	if (j->pending != NULL)
+		cap += j->pending->nmounts;
+	v = calloc(cap, sizeof(*v));
+	if (v == NULL) {
+		log_errx("jail %s: record image references: out of memory",
+		    j->name);
+		return;
+	}
+	collect_refs(j->resolved, j->cfg, v, &n);
+	collect_refs(j->pending_resolved, j->pending, v, &n);
+	if (store_refs_set(jm->store, j->name, v, n, &err) == -1)
+		log_errx("jail %s: record image references: %s", j->name,
+		    err.msg);
+	free(v);
+}
+
+/*
+ * Allocates the jail's tree with the images its description resolved to.
+ * When they are not resolved (the store lacked an image when the
+ * description was applied), resolves them now and records them.
+ */
+static void *
+alloc_tree(struct jm_jail *j, struct nem_err *err)
+{
+	struct jm *jm = j->jm;
+
+	if (jm->store != NULL && j->resolved == NULL) {
+		if (jm_resolve(jm, j->cfg, &j->resolved, err) == -1)
+			return NULL;
+		jm_refs_sync(j);
+	}
+	if (jm->rt.alloc_resolved != NULL)
+		return jm->rt.alloc_resolved(jm->rt.arg, j->cfg,
+		    (const char *const *)j->resolved, err);
+	return jm->rt.alloc(jm->rt.arg, j->cfg, err);
+}
+
 /* Frees the jail's tree, if it has one. Failures are logged. */
 static void
 free_tree(struct jm_jail *j)
@@ -467,7 +604,7 @@ jail_unit_start(void *arg, struct nem_err *err)
 	pid_t pid;
 
 	if (j->handle == NULL) {
-		j->handle = jm->rt.alloc(jm->rt.arg, j->cfg, err);
+		j->handle = alloc_tree(j, err);
 		if (j->handle == NULL) {
 			logfile_note(j->log, "rootd: allocation failed: %s",
 			    err->msg);
@@ -632,9 +769,13 @@ after_stop(struct jm_jail *j)
 	} else if (j->start_after_stop && !jm->shutting_down) {
 		j->start_after_stop = false;
 		if (j->pending != NULL) {
+			jm_resolved_free(j->resolved, j->cfg);
 			cfg_jail_free(j->cfg);
 			j->cfg = j->pending;
+			j->resolved = j->pending_resolved;
 			j->pending = NULL;
+			j->pending_resolved = NULL;
+			jm_refs_sync(j);
 		}
 		jm_dispatch(j, JM_EV_START);
 	}
@@ -688,7 +829,7 @@ allocate_and_spawn(struct jm_jail *j)
 	struct nem_err err;
 
 	set_state(j, JM_ST_ALLOCATING, NULL);
-	j->handle = jm->rt.alloc(jm->rt.arg, j->cfg, &err);
+	j->handle = alloc_tree(j, &err);
 	if (j->handle == NULL) {
 		logfile_note(j->log, "rootd: allocation failed: %s", err.msg);
 		set_state(j, JM_ST_FAILED, "allocation failed: %s", err.msg);
@@ -792,9 +933,12 @@ static void
 act_stop_run(struct jm_jail *j)
 {
 	struct nem_err err;
+	uint64_t timeout_ms = j->stop_timeout_ms;
 
+	j->stop_timeout_ms = 0;
 	set_state(j, JM_ST_STOPPING, NULL);
-	if (sup_unit_stop(j->unit, on_unit_down, j, &err) == -1)
+	if (sup_unit_stop_within(j->unit, timeout_ms, on_unit_down, j,
+	    &err) == -1)
 		log_debug("jail %s: %s", j->name, err.msg);
 }
 
@@ -1204,6 +1348,8 @@ jm_jail_destroy(struct jm_jail *j)
 	logfile_free(j->log);
 	event_free(j->defer);
 	event_free(j->chan_grace);
+	jm_resolved_free(j->resolved, j->cfg);
+	jm_resolved_free(j->pending_resolved, j->pending);
 	cfg_jail_free(j->cfg);
 	cfg_jail_free(j->pending);
 	free(j->dir);
@@ -1299,6 +1445,8 @@ jm_free(struct jm *jm)
 		logfile_free(j->log);
 		event_free(j->defer);
 		event_free(j->chan_grace);
+		jm_resolved_free(j->resolved, j->cfg);
+		jm_resolved_free(j->pending_resolved, j->pending);
 		cfg_jail_free(j->cfg);
 		cfg_jail_free(j->pending);
 		free(j->dir);

@@ -64,6 +64,10 @@ enum jm_state {
  *
  * alloc: attaches the disks and makes the mounts of jail; returns a handle
  * for the other calls, or NULL with err.
+ * alloc_resolved: when not NULL, used instead of alloc; resolved, when not
+ * NULL, has one entry per mount: for an image mount the SHA-256 (hex) of
+ * the stored file to mount, resolved when the description was applied,
+ * or NULL to look the image up now.
  * spawn: starts jail's root process in the tree of handle with the given
  * stdio and channel (fd 3) and the extra environment entries env (NULL
  * terminated "NAME=value" strings, such as NEM_FD=3); returns the pid (a
@@ -83,6 +87,8 @@ enum jm_state {
 struct jm_runtime {
 	void *(*alloc)(void *arg, const struct cfg_jail *jail,
 	    struct nem_err *err);
+	void *(*alloc_resolved)(void *arg, const struct cfg_jail *jail,
+	    const char *const *resolved, struct nem_err *err);
 	pid_t (*spawn)(void *arg, void *handle, const struct cfg_jail *jail,
 	    const int stdio[3], int channel, const char *const *env,
 	    struct nem_err *err);
@@ -108,8 +114,9 @@ struct jm_params {
 	struct event_base *base;
 	struct sup *sup;
 	struct db *db;			/* jail records are kept here */
-	struct store *store;		/* may be NULL: no image references
-					   are cleared on removal */
+	struct store *store;		/* may be NULL: images are looked
+					   up at each allocation and no
+					   references are recorded */
 	const struct cfg_host *host;	/* run_dir, jails_dir, [[host]] */
 	const struct jm_runtime *runtime;
 	uint64_t log_max_bytes;		/* rotation size; 0: LOGFILE_MAX_BYTES */
@@ -238,6 +245,16 @@ int jm_jail_start(struct jm *jm, const char *name, struct nem_err *err);
 int jm_jail_stop(struct jm *jm, const char *name, jm_done_fn done,
     void *arg, struct nem_err *err);
 
+/*
+ * Stops like jm_jail_stop, but when timeout_ms is not 0 and the stop
+ * sequence begins now, it replaces the description's stop_timeout for
+ * this stop only: the root process gets SIGKILL at most timeout_ms after
+ * the stop began (sup_unit_stop_within). A jail that is already stopping
+ * keeps its running sequence. Returns 0, or -1 with err ENOENT.
+ */
+int jm_jail_stop_timeout(struct jm *jm, const char *name,
+    uint64_t timeout_ms, jm_done_fn done, void *arg, struct nem_err *err);
+
 /* Stops the jail name when it runs, then starts it. Returns as
  * jm_jail_start, without EALREADY. */
 int jm_jail_restart(struct jm *jm, const char *name, struct nem_err *err);
@@ -245,7 +262,9 @@ int jm_jail_restart(struct jm *jm, const char *name, struct nem_err *err);
 /*
  * Validates the TOML text as the description of jail name, together with
  * the other jails; on success writes it to <jails_dir>/<name>.toml
- * (atomically) and applies it like a reload of that one file. On a
+ * (atomically) and applies it like a reload of that one file. Its images
+ * are resolved again even when the text is unchanged; a running jail
+ * whose images resolve to other files restarts with them. On a
  * validation failure nothing changes and *diags contains the errors.
  * Returns 0, or -1 with err: EINVAL (invalid name or description; see
  * diags), ECANCELED (shutdown), or the errno of writing the file.

@@ -49,6 +49,11 @@ struct jm_jail {
 					   was ever valid */
 	struct cfg_jail *pending;	/* changed description, applied once
 					   stopped */
+	char **resolved;		/* per mount of cfg: SHA-256 of the
+					   image to mount, NULL when the
+					   images are not resolved */
+	char **pending_resolved;	/* the same for pending */
+	uint64_t stop_timeout_ms;	/* this stop's timeout, 0: policy */
 	bool valid;			/* the file on disk is valid */
 	bool remove_after_stop;		/* description deleted */
 	bool start_after_stop;		/* restart or changed description */
@@ -129,6 +134,11 @@ void jm_emit(struct jm *jm, const char *kind, const char *name,
     const char *state, const char *reason);
 void jm_deps_changed(struct jm *jm);
 uint64_t jm_now_ms(void);
+int jm_resolve(struct jm *jm, const struct cfg_jail *cfg, char ***out,
+    struct nem_err *err);
+void jm_resolved_free(char **resolved, const struct cfg_jail *cfg);
+bool jm_resolved_equal(char **a, char **b, const struct cfg_jail *cfg);
+void jm_refs_sync(struct jm_jail *j);
 void jm_policy_from_cfg(const struct cfg_policy *in, struct sup_policy *out);
 int jm_open_log(struct jm *jm, const char *dir, const char *file,
     struct logfile **out, struct nem_err *err);

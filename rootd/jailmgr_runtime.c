@@ -14,13 +14,20 @@
 #include "jail.h"
 
 static void *
-rt_alloc(void *arg, const struct cfg_jail *cfg, struct nem_err *err)
+rt_alloc_resolved(void *arg, const struct cfg_jail *cfg,
+    const char *const *resolved, struct nem_err *err)
 {
 	struct jail *jail;
 
-	if (jail_alloc(arg, cfg, &jail, err) == -1)
+	if (jail_alloc_resolved(arg, cfg, resolved, &jail, err) == -1)
 		return NULL;
 	return jail;
+}
+
+static void *
+rt_alloc(void *arg, const struct cfg_jail *cfg, struct nem_err *err)
+{
+	return rt_alloc_resolved(arg, cfg, NULL, err);
 }
 
 static pid_t
@@ -83,6 +90,7 @@ jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out)
 {
 	*out = (struct jm_runtime){
 		.alloc = rt_alloc,
+		.alloc_resolved = rt_alloc_resolved,
 		.spawn = rt_spawn,
 		.free = rt_free,
 		.recover = rt_recover,

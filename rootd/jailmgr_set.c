@@ -38,12 +38,77 @@ log_diags(const char *name, const struct cfg_diags *diags)
 }
 
 /*
- * Applies one entry of a freshly loaded set to the records. Takes the
- * description out of the set when it is used. Sets *start when the jail
- * should be started once the whole set is applied.
+ * Resolves the images of cfg for the jail name. Returns the resolution,
+ * or NULL when there is no store or an image is missing. A missing image
+ * is logged, and the jail resolves again when it starts.
+ */
+static char **
+resolve_or_log(struct jm *jm, const char *name, const struct cfg_jail *cfg)
+{
+	struct nem_err err;
+	char **r;
+
+	if (jm_resolve(jm, cfg, &r, &err) == -1) {
+		log_errx("%s; jail %s cannot start until the image is in the "
+		    "store (`image push`)", err.msg, name);
+		return NULL;
+	}
+	return r;
+}
+
+/* Makes cfg the jail's description in use, with its images resolved. */
+static void
+use_description(struct jm_jail *j, struct cfg_jail *cfg)
+{
+	char **r = resolve_or_log(j->jm, j->name, cfg);
+
+	jm_resolved_free(j->resolved, j->cfg);
+	cfg_jail_free(j->cfg);
+	j->cfg = cfg;
+	j->resolved = r;
+	jm_refs_sync(j);
+}
+
+/*
+ * Resolves the images of the unchanged description of j again. A jail
+ * that runs restarts when they now resolve to other files. cfg is an
+ * equal copy of j->cfg and is consumed.
  */
 static void
-apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool *start)
+reresolve(struct jm_jail *j, struct cfg_jail *cfg, bool *start)
+{
+	char **r;
+
+	if (!jm_jail_active(j)) {
+		use_description(j, cfg);
+		*start = cfg->autostart && j->state == JM_ST_DEFINED;
+		return;
+	}
+	r = resolve_or_log(j->jm, j->name, cfg);
+	if (r == NULL || jm_resolved_equal(r, j->resolved, cfg)) {
+		jm_resolved_free(r, cfg);
+		cfg_jail_free(cfg);
+		return;
+	}
+	log_info("jail %s: its images resolve to other files; restarting",
+	    j->name);
+	jm_resolved_free(j->pending_resolved, j->pending);
+	cfg_jail_free(j->pending);
+	j->pending = cfg;
+	j->pending_resolved = r;
+	jm_refs_sync(j);
+	j->start_after_stop = true;
+	jm_dispatch(j, JM_EV_STOP);
+}
+
+/*
+ * Applies one entry of a freshly loaded set to the records. Takes the
+ * description out of the set when it is used. Sets *start when the jail
+ * should be started once the whole set is applied. With again, an
+ * unchanged description has its images resolved again (jail apply).
+ */
+static void
+apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool again, bool *start)
 {
 	struct jm_jail *j = jm_jail_find(jm, sj->name);
 	struct nem_err err;
@@ -83,24 +148,30 @@ apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool *start)
 	}
 	j->valid = true;
 	if (j->cfg == NULL) {
-		j->cfg = cfg;
+		use_description(j, cfg);
 		*start = cfg->autostart && j->state == JM_ST_DEFINED;
 		return;
 	}
 	if (cfg_jail_equal(j->cfg, cfg)) {
+		if (again) {
+			reresolve(j, cfg, start);
+			return;
+		}
 		cfg_jail_free(cfg);
 		return;
 	}
 
 	log_info("jail %s: description changed", j->name);
 	if (!jm_jail_active(j)) {
-		cfg_jail_free(j->cfg);
-		j->cfg = cfg;
+		use_description(j, cfg);
 		*start = cfg->autostart && j->state == JM_ST_DEFINED;
 		return;
 	}
+	jm_resolved_free(j->pending_resolved, j->pending);
 	cfg_jail_free(j->pending);
 	j->pending = cfg;
+	j->pending_resolved = resolve_or_log(jm, j->name, cfg);
+	jm_refs_sync(j);
 	j->start_after_stop = true;
 	jm_dispatch(j, JM_EV_STOP);
 }
@@ -122,7 +193,7 @@ apply_set(struct jm *jm, struct cfg_set *set)
 		return;
 	}
 	for (size_t i = 0; i < set->njails; i++)
-		apply_entry(jm, &set->jails[i], &start[i]);
+		apply_entry(jm, &set->jails[i], false, &start[i]);
 
 	for (j = TAILQ_FIRST(&jm->jails); j != NULL &&
 	    ((next = TAILQ_NEXT(j, entry)), 1); j = next) {
@@ -405,6 +476,13 @@ int
 jm_jail_stop(struct jm *jm, const char *name, jm_done_fn done, void *arg,
     struct nem_err *err)
 {
+	return jm_jail_stop_timeout(jm, name, 0, done, arg, err);
+}
+
+int
+jm_jail_stop_timeout(struct jm *jm, const char *name, uint64_t timeout_ms,
+    jm_done_fn done, void *arg, struct nem_err *err)
+{
 	struct jm_jail *j = find_or_fail(jm, name, err);
 	struct jm_stop_waiter *w;
 
@@ -417,7 +495,10 @@ jm_jail_stop(struct jm *jm, const char *name, jm_done_fn done, void *arg,
 	w->arg = arg;
 	TAILQ_INSERT_TAIL(&j->waiters, w, entry);
 	j->start_after_stop = false;
+	/* Read by the stop action that the dispatch runs, if any. */
+	j->stop_timeout_ms = timeout_ms;
 	jm_dispatch(j, JM_EV_STOP);
+	j->stop_timeout_ms = 0;
 	return 0;
 }
 
@@ -552,7 +633,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 	if (write_atomic(path, toml, len, err) == -1)
 		goto out;
 	log_info("jail %s: description written to %s", name, path);
-	apply_entry(jm, sj, &start);
+	apply_entry(jm, sj, true, &start);
 	if (start)
 		jm_dispatch(jm_jail_find(jm, name), JM_EV_START);
 	rc = 0;

@@ -107,6 +107,10 @@ struct sup_unit {
 	uint64_t delay_ms;		/* current restart delay, 0: none */
 	uint64_t started_ms;		/* monotonic time of the last start */
 	uint64_t stop_began_ms;		/* monotonic time the stop began */
+	uint64_t stop_within_ms;	/* SIGKILL deadline of the requested
+					   stop, 0: the policy's steps */
+	uint64_t stop_step_ms;		/* wait after each step of the
+					   running stop, 0: none running */
 	uint64_t deadline_ms;		/* monotonic time the timer is due */
 	struct event *timer;
 	struct nem_err start_err;	/* error of the last failed start */
@@ -356,6 +360,8 @@ become_down(struct sup_unit *unit)
 	unit->state = SUP_ST_DOWN;
 	unit->pid = 0;
 	unit->stop_requested = false;
+	unit->stop_within_ms = 0;
+	unit->stop_step_ms = 0;
 	unit->stop_done = NULL;
 	unit->stop_arg = NULL;
 	if (done != NULL)
@@ -504,15 +510,32 @@ send_signal(struct sup_unit *unit, int sig)
 		    (int)unit->pid, sigabbrev_np(sig));
 }
 
+/* Returns the wait after each step of the running stop. */
+static uint64_t
+stop_step(const struct sup_unit *unit)
+{
+	return unit->stop_step_ms != 0 ? unit->stop_step_ms :
+	    unit->policy.stop_timeout_ms;
+}
+
 static void
 act_stop_running(struct sup_unit *unit)
 {
 	char timeout[32];
+	bool requested;
 
 	unit->stop_began_ms = now_ms();
-	fmt_ms(unit->policy.stop_timeout_ms, timeout, sizeof(timeout));
-	if (unit->ops.stop != NULL && unit->ops.stop(unit->arg,
-	    unit->pid) == 0) {
+	requested = unit->ops.stop != NULL && unit->ops.stop(unit->arg,
+	    unit->pid) == 0;
+	/* A stop with a deadline splits it among the steps before SIGKILL. */
+	unit->stop_step_ms = unit->policy.stop_timeout_ms;
+	if (unit->stop_within_ms != 0) {
+		unit->stop_step_ms = unit->stop_within_ms;
+		if (requested && unit->stop_within_ms > 1)
+			unit->stop_step_ms = unit->stop_within_ms / 2;
+	}
+	fmt_ms(stop_step(unit), timeout, sizeof(timeout));
+	if (requested) {
 		unit->state = SUP_ST_STOPPING;
 		log_info("%s: stopping pid %d: stop requested, SIGTERM in %s",
 		    unit->name, (int)unit->pid, timeout);
@@ -522,7 +545,7 @@ act_stop_running(struct sup_unit *unit)
 		    unit->name, (int)unit->pid, timeout);
 		send_signal(unit, SIGTERM);
 	}
-	arm_timer(unit, unit->policy.stop_timeout_ms);
+	arm_timer(unit, stop_step(unit));
 }
 
 static void
@@ -543,13 +566,13 @@ act_timer_term(struct sup_unit *unit)
 {
 	char timeout[32];
 
-	fmt_ms(unit->policy.stop_timeout_ms, timeout, sizeof(timeout));
+	fmt_ms(stop_step(unit), timeout, sizeof(timeout));
 	log_warn("%s: pid %d did not stop within %s of the stop request; "
 	    "sending SIGTERM, SIGKILL in %s", unit->name, (int)unit->pid,
 	    timeout, timeout);
 	unit->state = SUP_ST_TERMINATING;
 	send_signal(unit, SIGTERM);
-	arm_timer(unit, unit->policy.stop_timeout_ms);
+	arm_timer(unit, stop_step(unit));
 }
 
 static void
@@ -557,12 +580,12 @@ act_timer_kill(struct sup_unit *unit)
 {
 	char timeout[32];
 
-	fmt_ms(unit->policy.stop_timeout_ms, timeout, sizeof(timeout));
+	fmt_ms(stop_step(unit), timeout, sizeof(timeout));
 	log_warn("%s: pid %d did not exit within %s of SIGTERM; sending "
 	    "SIGKILL", unit->name, (int)unit->pid, timeout);
 	unit->state = SUP_ST_KILLING;
 	send_signal(unit, SIGKILL);
-	arm_timer(unit, unit->policy.stop_timeout_ms);
+	arm_timer(unit, stop_step(unit));
 }
 
 static void
@@ -574,7 +597,7 @@ act_timer_wait(struct sup_unit *unit)
 	log_warn("%s: pid %d has not exited %s after the stop began, although "
 	    "SIGKILL was sent; it may be blocked in the kernel (state D)",
 	    unit->name, (int)unit->pid, took);
-	arm_timer(unit, unit->policy.stop_timeout_ms);
+	arm_timer(unit, stop_step(unit));
 }
 
 static void
@@ -794,6 +817,18 @@ int
 sup_unit_stop(struct sup_unit *unit, sup_done_cb done, void *arg,
     struct nem_err *err)
 {
+	return sup_unit_stop_within(unit, 0, done, arg, err);
+}
+
+int
+sup_unit_stop_within(struct sup_unit *unit, uint64_t within_ms,
+    sup_done_cb done, void *arg, struct nem_err *err)
+{
+	if (within_ms > SUP_TIME_MAX_MS)
+		return nem_err_set(err, EINVAL, "%s: a stop deadline of %llu "
+		    "ms is too long; use at most %llu", unit->name,
+		    (unsigned long long)within_ms,
+		    (unsigned long long)SUP_TIME_MAX_MS);
 	if (check_not_in_exited(unit, err) == -1)
 		return -1;
 	if (unit->stop_requested)
@@ -801,6 +836,7 @@ sup_unit_stop(struct sup_unit *unit, sup_done_cb done, void *arg,
 		    "progress (state %s)", unit->name,
 		    sup_state_name(unit->state));
 	unit->stop_requested = true;
+	unit->stop_within_ms = within_ms;
 	unit->stop_done = done;
 	unit->stop_arg = arg;
 	dispatch(unit, SUP_EV_STOP);

@@ -170,6 +170,17 @@ int sup_unit_stop(struct sup_unit *unit, sup_done_cb done, void *arg,
     struct nem_err *err);
 
 /*
+ * Stops like sup_unit_stop, but when within_ms is not 0 it replaces the
+ * policy's stop_timeout for this stop: SIGKILL follows at most within_ms
+ * after the stop began (SIGTERM at half of it when the stop callback was
+ * used), and a process that survives SIGKILL is reported every within_ms
+ * (or its half). Returns 0, or -1 with EALREADY as sup_unit_stop, or
+ * EINVAL when within_ms exceeds SUP_TIME_MAX_MS.
+ */
+int sup_unit_stop_within(struct sup_unit *unit, uint64_t within_ms,
+    sup_done_cb done, void *arg, struct nem_err *err);
+
+/*
  * Removes a unit that is down and frees it. Returns 0, or -1 with EBUSY
  * when it is not down.
  */
