@@ -172,14 +172,17 @@ apply(struct dfx *f, const char *name, const char *toml)
 	bson_destroy(&body);
 }
 
+/* Removes the image name of version (NULL: its only version). */
 static int64_t
-image_rm(struct dfx *f, const char *version, char *reason, size_t rlen)
+image_rm(struct dfx *f, const char *name, const char *version, char *reason,
+    size_t rlen)
 {
 	bson_t body = BSON_INITIALIZER;
 	int64_t code;
 
-	BSON_APPEND_UTF8(&body, "name", "base");
-	BSON_APPEND_UTF8(&body, "version", version);
+	BSON_APPEND_UTF8(&body, "name", name);
+	if (version != NULL)
+		BSON_APPEND_UTF8(&body, "version", version);
 	code = dfx_call(f, NEM_SVC_IMGHOST, IMG_REMOVE, &body, -1, NULL,
 	    reason, rlen);
 	bson_destroy(&body);
@@ -247,8 +250,8 @@ restart_keeps_image(void **state)
 	wait_version(f, "web", "1.1.0", 15000);
 
 	reason[0] = '\0';
-	assert_int_equal(image_rm(f, "1.1.0", reason, sizeof(reason)),
-	    NEM_E_BUSY);
+	assert_int_equal(image_rm(f, "base", "1.1.0", reason,
+	    sizeof(reason)), NEM_E_BUSY);
 	assert_non_null(strstr(reason, "web"));
 
 	assert_int_equal(call_name(f, JAIL_REMOVE, "web", reason,
@@ -258,10 +261,39 @@ restart_keeps_image(void **state)
 	    mono_ms() < end)
 		usleep(50 * 1000);
 	reason[0] = '\0';
-	if (image_rm(f, "1.1.0", reason, sizeof(reason)) != NEM_OK) {
+	if (image_rm(f, "base", "1.1.0", reason, sizeof(reason)) != NEM_OK) {
 		dfx_dump_log(f);
 		fail_msg("image rm base 1.1.0 after jail rm: %s", reason);
 	}
+	assert_int_equal(dfx_stop(f), 0);
+}
+
+/* An image pushed after the apply is resolved when the jail starts. */
+static void
+late_image_resolved_at_start(void **state)
+{
+	struct dfx *f = *state;
+	char reason[4096] = "", st[32];
+
+	dfx_start(f);
+	apply(f, "late", "autostart = true\n[process]\nexec = [\"/ready\"]\n"
+	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\n"
+	    "image = \"late\"\n");
+	dfx_wait_state(f, "late", "failed", 15000);
+	assert_int_equal(dfx_jail_state(f, "late", st, sizeof(st), reason,
+	    sizeof(reason)), 0);
+	assert_non_null(strstr(reason, "late"));
+
+	dfx_push_image(f, "late");
+	assert_int_equal(call_name(f, JAIL_START, "late", reason,
+	    sizeof(reason)), NEM_OK);
+	dfx_wait_state(f, "late", "ready", 15000);
+
+	/* The start recorded the reference. */
+	reason[0] = '\0';
+	assert_int_equal(image_rm(f, "late", NULL, reason, sizeof(reason)),
+	    NEM_E_BUSY);
+	assert_non_null(strstr(reason, "late"));
 	assert_int_equal(dfx_stop(f), 0);
 }
 
@@ -312,6 +344,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(restart_keeps_image, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(late_image_resolved_at_start,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_with_timeout, setup,
 		    teardown),
 	};
