@@ -176,10 +176,21 @@ jail_image_acquire(struct jail_runtime *rt, const char *sha256,
 	int fd, rc;
 
 	for (img = rt->images; img != NULL; img = img->next) {
-		if (strcmp(img->sha256, sha256) == 0) {
-			img->refs++;
-			return img;
-		}
+		if (strcmp(img->sha256, sha256) != 0)
+			continue;
+
+		/*
+		 * The shared mount was checked when it was attached, but the
+		 * file may have been changed since. The store re-hashes it
+		 * when its inode, size or ctime moved, so a new jail never
+		 * starts on bytes that no longer match, and the image is
+		 * marked bad.
+		 */
+		if (store_open_image(rt->store, sha256, &fd, err) == -1)
+			return NULL;
+		close(fd);
+		img->refs++;
+		return img;
 	}
 
 	img = calloc(1, sizeof(*img));

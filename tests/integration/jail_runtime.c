@@ -623,6 +623,39 @@ expect_failure(struct rt_fixture *f, const char *toml, int code,
 	cfg_jail_free(cfg);
 }
 
+/*
+ * An image already mounted for one jail is changed on disk: the next jail
+ * that would share the mount is refused with an integrity error.
+ */
+static void
+changed_image_refused_on_reuse(void **state)
+{
+	struct rt_fixture *f = *state;
+	struct store_image img;
+	struct cfg_jail *first;
+	struct nem_err err;
+	struct jail *j;
+	char path[PATH_MAX];
+	FILE *fp;
+
+	first = load_jail(f, "first", PROCESS_TRUE IMAGE_ROOT);
+	alloc_ok(f, first, &j);
+
+	assert_ok(store_lookup(f->store, "base", NULL, NULL, &img, &err), err);
+	snprintf(path, sizeof(path), "%s/images/sha256/%s", f->state,
+	    img.sha256);
+	fp = fopen(path, "r+e");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 4096, SEEK_SET), 0);
+	assert_int_equal(fputs("changed", fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+
+	expect_failure(f, PROCESS_TRUE IMAGE_ROOT, EBADMSG, "base");
+
+	free_ok(j);
+	cfg_jail_free(first);
+}
+
 static void
 injected_failures(void **state)
 {
@@ -1006,6 +1039,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(shared_image_one_loop, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(changed_image_refused_on_reuse,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(hundred_cycles, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(injected_failures, setup,
