@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include <nem/log.h>
 #include <nem/proto.h>
@@ -168,6 +171,19 @@ control_fail(struct nem_txn *t, const struct nem_err *e)
 	nem_txn_fail(t, control_code(e->code), e->msg, NULL);
 }
 
+void
+control_append_exit(bson_t *doc, int wait_status)
+{
+	int32_t code = -1, sig = 0;
+
+	if (wait_status != -1 && WIFEXITED(wait_status))
+		code = WEXITSTATUS(wait_status);
+	else if (wait_status != -1 && WIFSIGNALED(wait_status))
+		sig = WTERMSIG(wait_status);
+	BSON_APPEND_INT32(doc, "exit_code", code);
+	BSON_APPEND_INT32(doc, "signal", sig);
+}
+
 /* daemon service */
 
 static void
@@ -209,6 +225,15 @@ on_daemon_stop(struct nem_txn *t, struct nem_msg *msg, void *arg)
 
 /* connections */
 
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 client_free(struct control_client *cl)
 {
@@ -216,8 +241,62 @@ client_free(struct control_client *cl)
 
 	TAILQ_REMOVE(&ctl->clients, cl, entry);
 	ctl->nclients--;
+	if (cl->idle_ev != NULL)
+		event_free(cl->idle_ev);
 	nem_conn_free(cl->conn);
 	free(cl);
+}
+
+/*
+ * Checks a connection for idleness, four times per idle timeout. A
+ * connection is active while it has a transaction in flight, streams such
+ * as event.subscribe included, or has received frames since the last
+ * check. One that stays inactive for the whole idle timeout is closed, so
+ * clients that connect and send nothing cannot hold every slot.
+ */
+static void
+on_idle_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+	struct nem_conn_stats st;
+	int64_t now = monotonic_ms();
+
+	nem_conn_stats(cl->conn, &st);
+	if (st.incoming > 0 || st.frames_in != cl->frames_seen) {
+		cl->frames_seen = st.frames_in;
+		cl->active_ms = now;
+		return;
+	}
+	if (now - cl->active_ms < (int64_t)cl->ctl->idle_ms)
+		return;
+	log_info("%s: closed after %u ms without a request",
+	    nem_conn_peer(cl->conn), (unsigned)cl->ctl->idle_ms);
+	client_free(cl);
+}
+
+/*
+ * Logs a connection rejected because CONTROL_MAX_CLIENTS are connected, at
+ * most once every CONTROL_FULL_LOG_INTERVAL_S seconds.
+ */
+static void
+log_full(struct control *ctl, const struct ctl_peer *peer)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ctl->full_logged != 0 &&
+	    ts.tv_sec - ctl->full_logged < CONTROL_FULL_LOG_INTERVAL_S) {
+		ctl->full_hidden++;
+		return;
+	}
+	log_warn("control: rejected the connection of pid %d: %d clients "
+	    "are connected, the maximum (%lu more rejected without a log "
+	    "line in the last %d s); idle clients are closed after %u ms",
+	    (int)peer->pid, CONTROL_MAX_CLIENTS, ctl->full_hidden,
+	    CONTROL_FULL_LOG_INTERVAL_S, (unsigned)ctl->idle_ms);
+	/* Keep 0 free to mean "never logged". */
+	ctl->full_logged = ts.tv_sec > 0 ? ts.tv_sec : 1;
+	ctl->full_hidden = 0;
 }
 
 static void
@@ -239,11 +318,14 @@ control_accept(void *arg, int fd, const struct ctl_peer *peer)
 	struct control *ctl = arg;
 	struct control_client *cl;
 	struct nem_err err;
+	uint32_t quarter = ctl->idle_ms / 4 > 0 ? ctl->idle_ms / 4 : 1;
+	struct timeval check = {
+		.tv_sec = (time_t)(quarter / 1000),
+		.tv_usec = (suseconds_t)(quarter % 1000) * 1000,
+	};
 
 	if (ctl->nclients >= CONTROL_MAX_CLIENTS) {
-		log_warn("control: rejecting the connection of pid %d: %d "
-		    "clients are connected, the maximum", (int)peer->pid,
-		    CONTROL_MAX_CLIENTS);
+		log_full(ctl, peer);
 		close(fd);
 		return;
 	}
@@ -266,6 +348,16 @@ control_accept(void *arg, int fd, const struct ctl_peer *peer)
 	nem_conn_set_data(cl->conn, cl);
 	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
 	ctl->nclients++;
+
+	cl->active_ms = monotonic_ms();
+	cl->idle_ev = event_new(ctl->p.base, -1, EV_PERSIST, on_idle_check,
+	    cl);
+	if (cl->idle_ev == NULL || event_add(cl->idle_ev, &check) == -1) {
+		log_errx("control: cannot start the idle timer; closing the "
+		    "connection of pid %d", (int)peer->pid);
+		client_free(cl);
+		return;
+	}
 	log_debug("control: connection from pid %d", (int)peer->pid);
 }
 
@@ -282,6 +374,8 @@ control_new(const struct control_params *p, struct nem_err *err)
 	if (ctl->p.version == NULL)
 		ctl->p.version = "unknown";
 	ctl->started = time(NULL);
+	ctl->idle_ms = p->idle_timeout_ms > 0 ? p->idle_timeout_ms :
+	    CONTROL_IDLE_TIMEOUT_MS;
 	TAILQ_INIT(&ctl->clients);
 	ctl->mux = nem_mux_new(err);
 	if (ctl->mux == NULL ||

@@ -25,6 +25,15 @@ struct control;
 /* Maximum control connections open at once; more are closed at accept. */
 #define CONTROL_MAX_CLIENTS 64
 
+/*
+ * Default time a control connection may stay open with no transaction in
+ * flight and no frame received before the daemon closes it, in ms.
+ */
+#define CONTROL_IDLE_TIMEOUT_MS 60000
+
+/* Seconds between two "too many clients" warnings; others are counted. */
+#define CONTROL_FULL_LOG_INTERVAL_S 10
+
 /* Commands that nem-rootd adds to the imghost service (1-4 are fixed). */
 #define CONTROL_IMGHOST_REMOVE 5
 #define CONTROL_IMGHOST_VERIFY 6
@@ -75,6 +84,7 @@ struct control_params {
 	const char *version;
 	control_stop_fn stop;		/* daemon.stop */
 	void *stop_arg;
+	uint32_t idle_timeout_ms;	/* 0: CONTROL_IDLE_TIMEOUT_MS */
 };
 
 /*
@@ -92,8 +102,11 @@ void control_free(struct control *ctl);
 
 /*
  * Takes a connection accepted by ctl_listen (ctl_accept_cb signature; arg
- * is the struct control). fd is owned from here on; over
- * CONTROL_MAX_CLIENTS connections it is closed with a log line.
+ * is the struct control). fd is owned from here on. Over
+ * CONTROL_MAX_CLIENTS connections it is closed, with at most one warning
+ * every CONTROL_FULL_LOG_INTERVAL_S seconds. An accepted connection is
+ * closed once it has had no transaction in flight and sent no frame for
+ * the idle timeout.
  */
 void control_accept(void *arg, int fd, const struct ctl_peer *peer);
 

@@ -22,10 +22,15 @@
 
 #include "control.h"
 
+struct event;
+
 struct control_client {
 	TAILQ_ENTRY(control_client) entry;
 	struct control *ctl;
 	struct nem_conn *conn;
+	struct event *idle_ev;		/* periodic idle check */
+	uint64_t frames_seen;		/* frames_in at the last check */
+	int64_t active_ms;		/* monotonic time of the last activity */
 };
 
 struct import_job;
@@ -37,6 +42,10 @@ struct control {
 	TAILQ_HEAD(, control_client) clients;
 	size_t nclients;
 	time_t started;
+	uint32_t idle_ms;		/* idle timeout of a connection */
+	time_t full_logged;		/* monotonic s of the last "too many
+					   clients" warning */
+	unsigned long full_hidden;	/* rejections since, not logged */
 };
 
 /*
@@ -93,6 +102,14 @@ int64_t control_code(int errnum);
 
 /* Fails t with control_code(e->code) and e->msg as reason. */
 void control_fail(struct nem_txn *t, const struct nem_err *e);
+
+/*
+ * Appends the outcome of a process's last exit, given as a wait status or
+ * -1 when it has not exited yet, as two int32 fields. "exit_code" is the
+ * exit status of a normal exit, else -1. "signal" is the number of the
+ * signal that killed the process, else 0.
+ */
+void control_append_exit(bson_t *doc, int wait_status);
 
 struct logfile;
 

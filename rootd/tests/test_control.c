@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit tests of the control plane's connection handling: idle connections
+ * are closed after the idle timeout, connections that send requests or
+ * hold a stream open are kept, and the "too many clients" warning is
+ * rate-limited. Each client is one end of a socketpair handed to
+ * control_accept, served by a real jail manager with no jails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include <nem/conn.h>
+#include <nem/log.h>
+#include <nem/proto.h>
+
+#include "config.h"
+#include "control.h"
+#include "ctlsock.h"
+#include "db.h"
+#include "jailmgr.h"
+#include "supervise.h"
+
+/* Idle timeout of the tests, short so that they run in about a second. */
+#define TEST_IDLE_MS 200
+
+/* The tests create no jail, so the runtime is never called. */
+static const struct jm_runtime no_runtime;
+
+struct client {
+	struct nem_conn *conn;
+	bool closed;
+	int replies;
+};
+
+struct fx {
+	char dir[64];
+	struct event_base *base;
+	struct sup *sup;
+	struct db *db;
+	struct cfg_host *host;
+	struct jm *jm;
+	struct control *ctl;
+	bool shut;
+};
+
+static int
+fx_setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct cfg_diags diags = { 0 };
+	struct control_params cp = { 0 };
+	struct jm_params p = { 0 };
+	struct nem_err err;
+	char conf[128], text[512];
+
+	assert_non_null(fx);
+	strcpy(fx->dir, "/tmp/test-control-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(conf, sizeof(conf), "%s/rootd.toml", fx->dir);
+	snprintf(text, sizeof(text),
+	    "state_dir = \"%s/state\"\nrun_dir = \"%s/run\"\n", fx->dir,
+	    fx->dir);
+	fx->host = cfg_host_load_buffer(conf, text, strlen(text), &diags);
+	if (fx->host == NULL)
+		cfg_diags_print(&diags, stderr);
+	assert_non_null(fx->host);
+	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
+	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
+
+	fx->base = event_base_new();
+	assert_non_null(fx->base);
+	fx->sup = sup_new(fx->base, &err);
+	assert_non_null(fx->sup);
+	fx->db = db_open(fx->host->state_dir, &err);
+	assert_non_null(fx->db);
+	p.base = fx->base;
+	p.sup = fx->sup;
+	p.db = fx->db;
+	p.host = fx->host;
+	p.runtime = &no_runtime;
+	p.version = "test";
+	fx->jm = jm_new(&p, &err);
+	assert_non_null(fx->jm);
+
+	cp.base = fx->base;
+	cp.jm = fx->jm;
+	cp.version = "test";
+	cp.idle_timeout_ms = TEST_IDLE_MS;
+	fx->ctl = control_new(&cp, &err);
+	assert_non_null(fx->ctl);
+	*state = fx;
+	return 0;
+}
+
+static void
+on_shut(void *arg)
+{
+	struct fx *fx = arg;
+
+	fx->shut = true;
+}
+
+/* Runs the event loop for ms milliseconds. */
+static void
+run_for(struct fx *fx, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[128];
+
+	control_free(fx->ctl);
+	jm_shutdown(fx->jm, on_shut, fx);
+	for (int i = 0; i < 100 && !fx->shut; i++)
+		run_for(fx, 20);
+	assert_true(fx->shut);
+	jm_free(fx->jm);
+	sup_free(fx->sup);
+	db_close(fx->db);
+	event_base_free(fx->base);
+	cfg_host_free(fx->host);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static void
+on_client_closed(struct nem_conn *c, const struct nem_err *why, void *arg)
+{
+	struct client *cl = arg;
+
+	cl->closed = true;
+}
+
+static void
+on_reply(struct nem_conn *c, struct nem_msg *msg, void *arg)
+{
+	struct client *cl = arg;
+
+	cl->replies++;
+}
+
+/* Connects a client to the control plane over a socketpair. */
+static void
+client_open(struct fx *fx, struct client *cl)
+{
+	struct ctl_peer peer = { .uid = 0, .gid = 0, .pid = getpid() };
+	struct nem_err err;
+	int sv[2];
+
+	memset(cl, 0, sizeof(*cl));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0, sv), 0);
+	control_accept(fx->ctl, sv[0], &peer);
+	cl->conn = nem_conn_new(fx->base, sv[1], NULL, NULL, &err);
+	assert_non_null(cl->conn);
+	nem_conn_set_close_cb(cl->conn, on_client_closed, cl);
+}
+
+static void
+client_request(struct client *cl, uint16_t svc, uint16_t cmd,
+    uint32_t timeout_ms)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(svc, cmd);
+	struct nem_err err;
+
+	rq.timeout_ms = timeout_ms;
+	assert_int_equal(nem_conn_request(cl->conn, &rq, on_reply, cl, NULL,
+	    &err), 0);
+}
+
+static void
+test_control_idle_closed(void **state)
+{
+	struct fx *fx = *state;
+	struct client cl;
+
+	client_open(fx, &cl);
+	run_for(fx, TEST_IDLE_MS / 2);
+	assert_false(cl.closed);
+	run_for(fx, TEST_IDLE_MS * 2);
+	assert_true(cl.closed);
+	nem_conn_free(cl.conn);
+}
+
+static void
+test_control_requests_keep_open(void **state)
+{
+	struct fx *fx = *state;
+	struct client cl;
+
+	client_open(fx, &cl);
+	for (int i = 0; i < 8; i++) {
+		client_request(&cl, NEM_SVC_DAEMON, NEM_DAEMON_INFO, 0);
+		run_for(fx, TEST_IDLE_MS / 2);
+	}
+	assert_false(cl.closed);
+	assert_int_equal(cl.replies, 8);
+
+	/* Once the client stops sending, the idle timeout applies again. */
+	run_for(fx, TEST_IDLE_MS * 2);
+	assert_true(cl.closed);
+	nem_conn_free(cl.conn);
+}
+
+static void
+test_control_stream_keeps_open(void **state)
+{
+	struct fx *fx = *state;
+	struct client cl;
+
+	client_open(fx, &cl);
+	client_request(&cl, NEM_SVC_EVENT, CONTROL_EVENT_SUBSCRIBE,
+	    NEM_TIMEOUT_NONE);
+	run_for(fx, TEST_IDLE_MS * 4);
+	assert_false(cl.closed);
+	nem_conn_free(cl.conn);
+}
+
+/* Counts the lines of path that contain needle. */
+static int
+count_lines(const char *path, const char *needle)
+{
+	char line[1024];
+	int n = 0;
+	FILE *fp = fopen(path, "re");
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+static void
+test_control_full_warning_limited(void **state)
+{
+	struct fx *fx = *state;
+	struct client *cls = calloc(CONTROL_MAX_CLIENTS + 20, sizeof(*cls));
+	char path[128];
+	int saved, fd;
+
+	assert_non_null(cls);
+	snprintf(path, sizeof(path), "%s/stderr.log", fx->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+
+	for (int i = 0; i < CONTROL_MAX_CLIENTS + 20; i++)
+		client_open(fx, &cls[i]);
+	run_for(fx, 20);
+
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+
+	/* The first rejection is logged, the other 19 only counted. */
+	assert_int_equal(count_lines(path, "clients are connected"), 1);
+	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		assert_false(cls[i].closed);
+	for (int i = CONTROL_MAX_CLIENTS; i < CONTROL_MAX_CLIENTS + 20; i++)
+		assert_true(cls[i].closed);
+	for (int i = 0; i < CONTROL_MAX_CLIENTS + 20; i++)
+		nem_conn_free(cls[i].conn);
+	free(cls);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_control_idle_closed,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_requests_keep_open,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_stream_keeps_open,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_control_full_warning_limited, fx_setup, fx_teardown),
+	};
+
+	log_init(LOG_DEST_STDERR, LOG_LEVEL_INFO);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
