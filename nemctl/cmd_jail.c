@@ -148,6 +148,25 @@ jail_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Prints a jail document as "key  value" lines, with its exit_code and
+ * signal fields shown as one last_exit line such as "killed by SIGKILL".
+ */
+static void
+print_jail_fields(const bson_t *jail, FILE *out)
+{
+	bson_t shown;
+	char last_exit[48];
+
+	table_exit(jail, last_exit, sizeof(last_exit));
+	bson_init(&shown);
+	bson_copy_to_excluding_noinit(jail, &shown, "exit_code", "signal",
+	    NULL);
+	BSON_APPEND_UTF8(&shown, "last_exit", last_exit);
+	table_print_fields(&shown, out);
+	bson_destroy(&shown);
+}
+
 static int
 jail_status(struct nemctl *c, const struct subcmd *sc, int argc,
     char **argv)
@@ -176,7 +195,7 @@ jail_status(struct nemctl *c, const struct subcmd *sc, int argc,
 	    BSON_ITER_HOLDS_DOCUMENT(&it)) {
 		bson_iter_document(&it, &len, &data);
 		if (bson_init_static(&j, data, len))
-			table_print_fields(&j, c->out);
+			print_jail_fields(&j, c->out);
 	}
 	bson_destroy(&out);
 	return rc;

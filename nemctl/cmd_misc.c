@@ -181,7 +181,7 @@ static int
 host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 {
 	static const char *const heads[] = { "NAME", "STATE", "PID", "STARTS",
-		"LAST-STATUS" };
+		"LAST-EXIT" };
 	struct table t;
 	struct nem_err err;
 	bson_iter_t it, arr;
@@ -210,7 +210,7 @@ host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 			const uint8_t *data;
 			uint32_t len;
 			bson_t v;
-			char pid[24], starts[24], status[24];
+			char pid[24], starts[24], status[48];
 
 			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
 				continue;
@@ -221,8 +221,7 @@ host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 			    doc_int(&v, "pid"));
 			snprintf(starts, sizeof(starts), "%" PRId64,
 			    doc_int(&v, "starts"));
-			snprintf(status, sizeof(status), "%" PRId64,
-			    doc_int(&v, "last_status"));
+			table_exit(&v, status, sizeof(status));
 			const char *row[] = { doc_str(&v, "name"),
 				doc_str(&v, "state"),
 				doc_int(&v, "pid") > 0 ? pid : "-", starts,

@@ -183,6 +183,13 @@ void table_size(uint64_t bytes, char *buf, size_t size);
  */
 void table_time(int64_t t, char *buf, size_t size);
 
+/*
+ * Formats the "exit_code" and "signal" fields of doc (a jail or host
+ * document) as "exited N", "killed by SIGNAME" or "-" when the process has
+ * not exited yet.
+ */
+void table_exit(const bson_t *doc, char *buf, size_t size);
+
 /* Accessors of a reply document: "" / 0 / false when the field is missing
  * or of another type. path may name a nested field as "jail.state". */
 const char *doc_str(const bson_t *doc, const char *path);

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -262,6 +264,25 @@ doc_str(const bson_t *doc, const char *path)
 	    BSON_ITER_HOLDS_UTF8(&found))
 		return bson_iter_utf8(&found, NULL);
 	return "";
+}
+
+void
+table_exit(const bson_t *doc, char *buf, size_t size)
+{
+	int64_t code = doc_int(doc, "exit_code");
+	int64_t sig = doc_int(doc, "signal");
+	const char *name = NULL;
+
+	if (sig > 0 && sig < NSIG)
+		name = sigabbrev_np((int)sig);
+	if (code >= 0 && bson_has_field(doc, "exit_code"))
+		snprintf(buf, size, "exited %" PRId64, code);
+	else if (sig > 0 && name != NULL)
+		snprintf(buf, size, "killed by SIG%s", name);
+	else if (sig > 0)
+		snprintf(buf, size, "killed by signal %" PRId64, sig);
+	else
+		snprintf(buf, size, "-");
 }
 
 int64_t

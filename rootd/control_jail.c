@@ -55,7 +55,7 @@ append_info(bson_t *doc, const char *key, const struct jm_jail_info *info)
 	BSON_APPEND_UTF8(&sub, "state", jm_state_name(info->state));
 	BSON_APPEND_UTF8(&sub, "reason", info->reason);
 	BSON_APPEND_INT64(&sub, "pid", (int64_t)info->pid);
-	BSON_APPEND_INT32(&sub, "last_status", info->last_status);
+	control_append_exit(&sub, info->last_status);
 	BSON_APPEND_INT64(&sub, "starts", (int64_t)info->starts);
 	BSON_APPEND_INT64(&sub, "failures", (int64_t)info->restarts);
 	BSON_APPEND_BOOL(&sub, "autostart", info->autostart);

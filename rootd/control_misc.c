@@ -40,7 +40,7 @@ on_host_list(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		BSON_APPEND_UTF8(&sub, "name", v[i].name);
 		BSON_APPEND_UTF8(&sub, "state", v[i].state);
 		BSON_APPEND_INT64(&sub, "pid", (int64_t)v[i].pid);
-		BSON_APPEND_INT32(&sub, "last_status", v[i].last_status);
+		control_append_exit(&sub, v[i].last_status);
 		BSON_APPEND_INT64(&sub, "starts", (int64_t)v[i].starts);
 		BSON_APPEND_UTF8(&sub, "log", v[i].log_path);
 		bson_append_document_end(&arr, &sub);

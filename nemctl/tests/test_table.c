@@ -203,6 +203,39 @@ test_table_doc_accessors(void **state)
 	bson_destroy(&doc);
 }
 
+/* Formats one exit_code/signal pair as table_exit does. */
+static const char *
+exit_text(int32_t code, int32_t sig, bool with_code, char *buf, size_t size)
+{
+	bson_t doc = BSON_INITIALIZER;
+
+	if (with_code)
+		BSON_APPEND_INT32(&doc, "exit_code", code);
+	BSON_APPEND_INT32(&doc, "signal", sig);
+	table_exit(&doc, buf, size);
+	bson_destroy(&doc);
+	return buf;
+}
+
+static void
+test_table_exit(void **state)
+{
+	char buf[48];
+
+	assert_string_equal(exit_text(0, 0, true, buf, sizeof(buf)),
+	    "exited 0");
+	assert_string_equal(exit_text(1, 0, true, buf, sizeof(buf)),
+	    "exited 1");
+	assert_string_equal(exit_text(126, 0, true, buf, sizeof(buf)),
+	    "exited 126");
+	assert_string_equal(exit_text(-1, 9, true, buf, sizeof(buf)),
+	    "killed by SIGKILL");
+	assert_string_equal(exit_text(-1, 15, true, buf, sizeof(buf)),
+	    "killed by SIGTERM");
+	assert_string_equal(exit_text(-1, 0, true, buf, sizeof(buf)), "-");
+	assert_string_equal(exit_text(0, 0, false, buf, sizeof(buf)), "-");
+}
+
 int
 main(void)
 {
@@ -216,6 +249,7 @@ main(void)
 		cmocka_unit_test(test_table_size),
 		cmocka_unit_test(test_table_time),
 		cmocka_unit_test(test_table_doc_accessors),
+		cmocka_unit_test(test_table_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "control_int.h"
 #include "ctlsock.h"
 #include "db.h"
 #include "jailmgr.h"
@@ -293,10 +296,50 @@ test_control_full_warning_limited(void **state)
 	free(cls);
 }
 
+/* Reads an int32 field of doc, failing the test when it is missing. */
+static int32_t
+doc_int32(const bson_t *doc, const char *field)
+{
+	bson_iter_t it;
+
+	assert_true(bson_iter_init_find(&it, doc, field));
+	assert_true(BSON_ITER_HOLDS_INT32(&it));
+	return bson_iter_int32(&it);
+}
+
+static void
+test_control_exit_fields(void **state)
+{
+	static const struct {
+		int wait_status;
+		int32_t exit_code;
+		int32_t signal;
+	} cases[] = {
+		{ -1, -1, 0 },
+		{ 0, 0, 0 },
+		{ 1 << 8, 1, 0 },		/* exit 1: raw status 256 */
+		{ 126 << 8, 126, 0 },		/* exit 126: raw status 32256 */
+		{ SIGKILL, -1, SIGKILL },
+		{ SIGTERM | 0x80, -1, SIGTERM },	/* with a core dump */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bson_t doc = BSON_INITIALIZER;
+
+		control_append_exit(&doc, cases[i].wait_status);
+		assert_int_equal(doc_int32(&doc, "exit_code"),
+		    cases[i].exit_code);
+		assert_int_equal(doc_int32(&doc, "signal"), cases[i].signal);
+		assert_false(bson_has_field(&doc, "last_status"));
+		bson_destroy(&doc);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_control_exit_fields),
 		cmocka_unit_test_setup_teardown(test_control_idle_closed,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_control_requests_keep_open,
