@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +68,85 @@ read_digits(const char *s, size_t len, size_t *used, uint64_t *value)
 	return 0;
 }
 
+/* A unit of a scale and the factor from the next smaller unit to it. */
+struct unit_step {
+	const char *suffix;
+	uint64_t from_smaller;
+};
+
+/* Size units, smallest first. The empty suffix is bytes. */
+static const struct unit_step size_units[] = {
+	{ "", 1 }, { "K", 1024 }, { "M", 1024 }, { "G", 1024 }, { "T", 1024 },
+};
+
+/* Duration units, smallest first. */
+static const struct unit_step duration_units[] = {
+	{ "ms", 1 }, { "s", 1000 }, { "m", 60 }, { "h", 60 },
+};
+
+/*
+ * Rewrites a value with a fraction, such as "1.5M", as the same amount in
+ * the largest smaller unit that makes it whole ("1536K"). s[n] is the
+ * decimal point or comma after the integer part v. Returns true with the
+ * text in out, or false when no smaller unit gives a whole number, the
+ * suffix is unknown or the arithmetic would overflow.
+ */
+static bool
+whole_in_smaller_unit(const char *s, size_t len, size_t n, uint64_t v,
+    const struct unit_step *units, size_t nunits, char *out, size_t size)
+{
+	uint64_t frac = 0, scale = 1, mult = 1, part, whole;
+	size_t i = n + 1, u;
+
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (__builtin_mul_overflow(frac, 10, &frac) ||
+		    __builtin_add_overflow(frac, (uint64_t)(s[i] - '0'), &frac) ||
+		    __builtin_mul_overflow(scale, 10, &scale))
+			return false;
+	}
+	for (u = 0; u < nunits; u++)
+		if (strlen(units[u].suffix) == len - i &&
+		    memcmp(units[u].suffix, s + i, len - i) == 0)
+			break;
+	if (u == nunits)
+		return false;
+
+	for (size_t k = u; k > 0; k--) {
+		if (__builtin_mul_overflow(mult, units[k].from_smaller, &mult) ||
+		    __builtin_mul_overflow(frac, mult, &part))
+			return false;
+		if (part % scale != 0)
+			continue;
+		if (__builtin_mul_overflow(v, mult, &whole) ||
+		    __builtin_add_overflow(whole, part / scale, &whole))
+			return false;
+		snprintf(out, size, "%" PRIu64 "%s", whole,
+		    units[k - 1].suffix);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Rejects the fraction in s (what is "size" or "duration"), naming the
+ * same amount in a smaller unit when there is a whole one.
+ */
+static int
+fraction_error(const char *what, const char *s, size_t len, size_t n,
+    uint64_t v, const struct unit_step *units, size_t nunits,
+    struct nem_err *err)
+{
+	char p[UNITS_PREVIEW_SIZE], whole[48];
+
+	units_preview(s, len, p);
+	if (whole_in_smaller_unit(s, len, n, v, units, nunits, whole,
+	    sizeof(whole)))
+		return nem_err_set(err, EINVAL, "invalid %s \"%s\": fractions "
+		    "are not allowed; write \"%s\" instead", what, p, whole);
+	return nem_err_set(err, EINVAL, "invalid %s \"%s\": fractions are "
+	    "not allowed; use a whole number of a smaller unit", what, p);
+}
+
 /* Explains why s, which does not start with a digit, is not a number. */
 static int
 not_a_number(const char *what, const char *form, const char *s, size_t len,
@@ -102,9 +182,8 @@ units_parse_size(const char *s, size_t len, uint64_t *bytes,
 		    UINT64_MAX);
 
 	if (n < len && (s[n] == '.' || s[n] == ','))
-		return nem_err_set(err, EINVAL, "invalid size \"%s\": "
-		    "fractions are not allowed, use a smaller unit such as "
-		    "\"1536M\" for 1.5G", p);
+		return fraction_error("size", s, len, n, v, size_units,
+		    sizeof(size_units) / sizeof(size_units[0]), err);
 	if (len - n == 1) {
 		switch (s[n]) {
 		case 'K':
@@ -171,9 +250,9 @@ units_parse_duration(const char *s, size_t len, uint64_t *ms,
 	unit = s + n;
 	ulen = len - n;
 	if (ulen > 0 && (unit[0] == '.' || unit[0] == ','))
-		return nem_err_set(err, EINVAL, "invalid duration \"%s\": "
-		    "fractions are not allowed, use a smaller unit such as "
-		    "\"1500ms\" for 1.5s", p);
+		return fraction_error("duration", s, len, n, v,
+		    duration_units,
+		    sizeof(duration_units) / sizeof(duration_units[0]), err);
 	if (ulen == 2 && memcmp(unit, "ms", 2) == 0)
 		mult = 1;
 	else if (ulen == 1 && unit[0] == 's')
