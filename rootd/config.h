@@ -38,6 +38,16 @@
 
 /* Supervision defaults, in milliseconds, for jails and unjailed hosts. */
 #define CFG_DEFAULT_STOP_TIMEOUT_MS 10000
+/*
+ * Largest stop_timeout: one hour. A stop waits at most twice this long
+ * (before SIGTERM, then before SIGKILL), so a typo cannot leave a jail
+ * that never stops or a daemon whose shutdown never ends.
+ */
+#define CFG_STOP_TIMEOUT_MAX_MS 3600000
+/* md image sizes: whole MiB from 8 MiB (the smallest useful ext4) to 16 TiB. */
+#define CFG_MD_SIZE_MIN (8ULL << 20)
+#define CFG_MD_SIZE_MAX (16ULL << 40)
+#define CFG_MD_SIZE_STEP (1ULL << 20)
 #define CFG_DEFAULT_RESTART_DELAY_MS 100
 /*
  * Smallest accepted restart_delay and restart_delay_max: a crashing process

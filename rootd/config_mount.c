@@ -8,6 +8,7 @@
  */
 #include "config_int.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,10 +205,25 @@ get_md(struct cfg_ctx *ctx, const struct toml_value *t, struct cfg_mount *m)
 	int rc, result = 0;
 
 	rc = cfg_get_size(ctx, t, "size", &m->size);
-	if (rc == 0)
+	if (rc == 0) {
 		result = missing(ctx, t, "size", "md", "size = \"256M\"");
-	else if (rc == -1)
+	} else if (rc == -1) {
 		result = -1;
+	} else if (m->size < CFG_MD_SIZE_MIN || m->size > CFG_MD_SIZE_MAX ||
+	    m->size % CFG_MD_SIZE_STEP != 0) {
+		const struct toml_value *v = toml_table_get(t, "size");
+		const char *text;
+
+		if (toml_get_string(v, &text, NULL) == 0)
+			cfg_err(ctx, toml_value_pos(v), "invalid md size "
+			    "\"%s\": use whole megabytes from 8M to 16T, such "
+			    "as \"256M\"", CFG_PREVIEW(text));
+		else
+			cfg_err(ctx, toml_value_pos(v), "invalid md size %"
+			    PRIu64 " bytes: use whole megabytes from 8M to "
+			    "16T, such as \"256M\"", m->size);
+		result = -1;
+	}
 
 	if (cfg_get_bool(ctx, t, "persist", &m->persist) == -1)
 		return -1;

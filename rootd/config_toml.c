@@ -639,7 +639,7 @@ int
 cfg_get_policy(struct cfg_ctx *ctx, const struct toml_value *table,
     struct cfg_policy *policy)
 {
-	int result = 0, delay_rc, max_rc, delay_min_rc, max_min_rc;
+	int result = 0, rc, delay_rc, max_rc, delay_min_rc, max_min_rc;
 
 	*policy = (struct cfg_policy){
 		.restart = CFG_RESTART_ON_FAILURE,
@@ -650,9 +650,20 @@ cfg_get_policy(struct cfg_ctx *ctx, const struct toml_value *table,
 	};
 	if (get_restart(ctx, table, &policy->restart) == -1)
 		result = -1;
-	if (cfg_get_duration(ctx, table, "stop_timeout", true,
-	    &policy->stop_timeout_ms) == -1)
+	rc = cfg_get_duration(ctx, table, "stop_timeout", true,
+	    &policy->stop_timeout_ms);
+	if (rc == -1) {
 		result = -1;
+	} else if (rc == 1 && policy->stop_timeout_ms > CFG_STOP_TIMEOUT_MAX_MS) {
+		char value[32];
+
+		cfg_err(ctx, toml_value_pos(toml_table_get(table,
+		    "stop_timeout")), "stop_timeout (%s) is above the maximum "
+		    "of 1h; a longer wait would keep a stop or the daemon's "
+		    "shutdown hanging", units_format_duration(
+		    policy->stop_timeout_ms, value, sizeof(value)));
+		result = -1;
+	}
 	delay_rc = cfg_get_duration(ctx, table, "restart_delay", true,
 	    &policy->restart_delay_ms);
 	max_rc = cfg_get_duration(ctx, table, "restart_delay_max", true,

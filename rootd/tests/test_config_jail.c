@@ -111,7 +111,7 @@ every_mount_type_valid(void **state)
 	    "0123456789abcdef0123456789abcdef" "\"\n"
 	    "[[mount]]\ntype = \"md\"\ndest = \"/var/db\"\nsize = \"256M\"\n"
 	    "persist = true\nvolume = \"web-db\"\n"
-	    "[[mount]]\ntype = \"md\"\ndest = \"/scratch\"\nsize = 1048576\n"
+	    "[[mount]]\ntype = \"md\"\ndest = \"/scratch\"\nsize = 8388608\n"
 	    "[[mount]]\ntype = \"shared\"\ndest = \"/srv/uploads\"\n"
 	    "share = \"uploads\"\nreadonly = true\n"
 	    "[[mount]]\ntype = \"disk\"\ndest = \"/data\"\n"
@@ -135,7 +135,7 @@ every_mount_type_valid(void **state)
 	m = &j->mounts[2];
 	assert_false(m->persist);
 	assert_null(m->volume);
-	assert_true(m->size == 1048576);
+	assert_true(m->size == 8388608);
 	m = &j->mounts[3];
 	assert_int_equal(m->type, CFG_MOUNT_SHARED);
 	assert_string_equal(m->share, "uploads");
@@ -350,7 +350,7 @@ mount_rules_enforced(void **state)
 	    "dest = \"/d\"\nsize = \"1M\"\npersist = true\n",
 	    "web.toml:11:11: persist = true needs volume = NAME");
 	load_err(PROCESS ROOT_MOUNT "[[mount]]\ntype = \"md\"\n"
-	    "dest = \"/d\"\nsize = \"1M\"\nvolume = \"v\"\n",
+	    "dest = \"/d\"\nsize = \"8M\"\nvolume = \"v\"\n",
 	    "'volume' applies only with persist = true");
 	load_err(PROCESS ROOT_MOUNT "sha256 = \"ABC\"\n",
 	    "invalid sha256 \"ABC\": must be 64 lowercase hexadecimal digits");
@@ -563,7 +563,7 @@ names_rejected_everywhere(void **state)
 		PROCESS ROOT_MOUNT "[[mount]]\ntype = \"image\"\ndest = \"/x\"\n"
 		    "image = \"%s\"\n",
 		PROCESS ROOT_MOUNT "[[mount]]\ntype = \"md\"\ndest = \"/x\"\n"
-		    "size = \"1M\"\npersist = true\nvolume = \"%s\"\n",
+		    "size = \"8M\"\npersist = true\nvolume = \"%s\"\n",
 		PROCESS ROOT_MOUNT "[[mount]]\ntype = \"shared\"\n"
 		    "dest = \"/x\"\nshare = \"%s\"\n",
 		PROCESS ROOT_MOUNT "[services]\nprovides = [\"%s\"]\n",

@@ -363,20 +363,20 @@ shared_resources_reported(void **state)
 	struct nem_err err;
 
 	write_jail(s, "v1", "", "", "[[mount]]\ntype = \"md\"\ndest = \"/d\"\n"
-	    "size = \"1M\"\npersist = true\nvolume = \"data\"\n"
+	    "size = \"8M\"\npersist = true\nvolume = \"data\"\n"
 	    "[[mount]]\ntype = \"disk\"\ndest = \"/ro\"\ndevice = \"/dev/sdz1\"\n"
 	    "readonly = true\n[[listen]]\nname = \"h\"\nport = 8080\n");
 	write_jail(s, "v2", "", "", "[[mount]]\ntype = \"md\"\ndest = \"/d\"\n"
-	    "size = \"1M\"\npersist = true\nvolume = \"data\"\n"
+	    "size = \"8M\"\npersist = true\nvolume = \"data\"\n"
 	    "[[mount]]\ntype = \"disk\"\ndest = \"/ro\"\ndevice = \"/dev/sdz1\"\n"
 	    "readonly = true\n");
 	write_jail(s, "v3", "", "", "[[mount]]\ntype = \"disk\"\ndest = \"/rw\"\n"
 	    "device = \"/dev/sdz1\"\n[[listen]]\nname = \"h\"\n"
 	    "address = \"127.0.0.1\"\nport = 8080\n");
 	write_jail(s, "v4", "", "", "[[mount]]\ntype = \"md\"\ndest = \"/a\"\n"
-	    "size = \"1M\"\npersist = true\nvolume = \"twice\"\n"
+	    "size = \"8M\"\npersist = true\nvolume = \"twice\"\n"
 	    "[[mount]]\ntype = \"md\"\ndest = \"/b\"\n"
-	    "size = \"1M\"\npersist = true\nvolume = \"twice\"\n");
+	    "size = \"8M\"\npersist = true\nvolume = \"twice\"\n");
 	assert_int_equal(cfg_set_load(s->jails, &set, &err), 0);
 	assert_true(cfg_set_find(set, "v1")->startable);
 	assert_set_error(set, "v2", "v2.toml:7:1: volume 'data' is also used "
