@@ -284,8 +284,8 @@ find_host(const struct jm *jm, const char *name, struct nem_err *err)
 		if (strcmp(jm->hosts[i].entry->name, name) == 0)
 			return &jm->hosts[i];
 	}
-	nem_err_set(err, ENOENT, "host %s not found; `hostproc list` shows "
-	    "the unjailed hosts", name);
+	nem_err_set(err, ENOENT, "host %s not found; `nemctl host ls` "
+	    "lists the unjailed hosts", name);
 	return NULL;
 }
 

@@ -431,8 +431,8 @@ jm_jail_status(const struct jm *jm, const char *name,
 	const struct jm_jail *j = jm_jail_find(jm, name);
 
 	if (j == NULL)
-		return nem_err_set(err, ENOENT, "jail %s not found; `jail "
-		    "list` shows the jails", name);
+		return nem_err_set(err, ENOENT, "jail %s not found; `nemctl "
+		    "jail ls` lists the jails", name);
 	fill_info(j, info);
 	return 0;
 }
@@ -443,8 +443,8 @@ find_or_fail(const struct jm *jm, const char *name, struct nem_err *err)
 	struct jm_jail *j = jm_jail_find(jm, name);
 
 	if (j == NULL)
-		nem_err_set(err, ENOENT, "jail %s not found; `jail list` "
-		    "shows the jails", name);
+		nem_err_set(err, ENOENT, "jail %s not found; `nemctl jail "
+		    "ls` lists the jails", name);
 	return j;
 }
 
@@ -603,7 +603,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 	    diags);
 	if (cfg == NULL)
 		return nem_err_set(err, EINVAL, "jail %s: the description has "
-		    "%zu errors", name, diags->len);
+		    "%zu error%s", name, diags->len, diags->len == 1 ? "" : "s");
 
 	/* Check it against the other jails as they are on disk. */
 	if (cfg_set_load(jm->host->jails_dir, &set, err) == -1) {
@@ -617,7 +617,8 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 		if (sj != NULL)
 			copy_diags(diags, &sj->set_diags);
 		nem_err_set(err, EINVAL, "jail %s: the description conflicts "
-		    "with other jails (%zu errors)", name, diags->len);
+		    "with other jails (%zu error%s)", name, diags->len,
+		    diags->len == 1 ? "" : "s");
 		goto out;
 	}
 

@@ -335,6 +335,35 @@ test_control_exit_fields(void **state)
 	}
 }
 
+static void
+test_control_jail_messages(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct jm_jail_info info;
+	struct nem_err err;
+	/* A complete description whose only error is the type of autostart. */
+	const char *bad = "autostart = 3\n[process]\nexec = [\"/bin/true\"]\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n";
+
+	assert_int_equal(jm_jail_status(fx->jm, "absent", &info, &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_non_null(strstr(err.msg, "`nemctl jail ls`"));
+	assert_int_equal(jm_jail_remove(fx->jm, "absent", &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_non_null(strstr(err.msg, "`nemctl jail ls`"));
+	assert_int_equal(jm_host_restart(fx->jm, "absent", &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_non_null(strstr(err.msg, "`nemctl host ls`"));
+
+	assert_int_equal(jm_jail_apply(fx->jm, "new", bad, strlen(bad),
+	    &diags, &err), -1);
+	assert_int_equal(diags.len, 1);
+	assert_non_null(strstr(err.msg, "has 1 error"));
+	assert_null(strstr(err.msg, "1 errors"));
+	cfg_diags_clear(&diags);
+}
+
 int
 main(void)
 {
@@ -348,6 +377,8 @@ main(void)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_control_full_warning_limited, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_jail_messages,
+		    fx_setup, fx_teardown),
 	};
 
 	log_init(LOG_DEST_STDERR, LOG_LEVEL_INFO);
