@@ -160,6 +160,9 @@ control_code(int errnum)
 		return NEM_E_UNAVAILABLE;
 	case EPIPE:
 		return NEM_E_INVALID;
+	case ENOSPC:
+	case EDQUOT:
+		return NEM_E_UNAVAILABLE;
 	default:
 		return nem_code_from_errno(errnum);
 	}

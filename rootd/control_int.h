@@ -93,10 +93,12 @@ void control_reply_ok(struct nem_txn *t);
 
 /*
  * Maps an errno value from the daemon's modules to a reply code, as
- * nem_code_from_errno does except for three values whose meaning is known
- * here. EALREADY (already running) maps to NEM_E_EXISTS, ECANCELED (the
- * daemon is shutting down) to NEM_E_UNAVAILABLE, and EPIPE (an image file
- * shorter than its declared size) to NEM_E_INVALID.
+ * nem_code_from_errno does except for values whose meaning is known here.
+ * EALREADY (already running) maps to NEM_E_EXISTS, ECANCELED (the daemon
+ * is shutting down) to NEM_E_UNAVAILABLE, and EPIPE (an image file shorter
+ * than its declared size) to NEM_E_INVALID. ENOSPC and EDQUOT (a full
+ * file system or quota) map to NEM_E_UNAVAILABLE rather than
+ * NEM_E_TOO_LARGE, because the same request succeeds once space is freed.
  */
 int64_t control_code(int errnum);
 

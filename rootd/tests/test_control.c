@@ -364,11 +364,25 @@ test_control_jail_messages(void **state)
 	cfg_diags_clear(&diags);
 }
 
+static void
+test_control_code_mapping(void **state)
+{
+	/* A full disk is retried after freeing space, not a bad request. */
+	assert_int_equal(control_code(ENOSPC), NEM_E_UNAVAILABLE);
+	assert_int_equal(control_code(EDQUOT), NEM_E_UNAVAILABLE);
+	assert_int_equal(control_code(EFBIG), NEM_E_TOO_LARGE);
+	assert_int_equal(control_code(EALREADY), NEM_E_EXISTS);
+	assert_int_equal(control_code(ECANCELED), NEM_E_UNAVAILABLE);
+	assert_int_equal(control_code(EPIPE), NEM_E_INVALID);
+	assert_int_equal(control_code(ENOENT), NEM_E_NOT_FOUND);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_control_exit_fields),
+		cmocka_unit_test(test_control_code_mapping),
 		cmocka_unit_test_setup_teardown(test_control_idle_closed,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_control_requests_keep_open,
