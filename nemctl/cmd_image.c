@@ -143,7 +143,7 @@ image_push(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	struct nem_err err;
 	struct stat st;
 	struct args a;
-	char sha[65], what[128], size[32];
+	char sha[65], what[128];
 	const char *name, *file;
 	int fd, rc;
 
@@ -215,15 +215,7 @@ image_push(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 	if (c->json) {
 		table_print_json(&out, c->out);
 	} else {
-		table_size((uint64_t)doc_int(&out, "image.size"), size,
-		    sizeof(size));
-		fprintf(c->out, "pushed image ");
-		table_put(doc_str(&out, "image.name"), c->out);
-		fputc(' ', c->out);
-		table_put(doc_str(&out, "image.version"), c->out);
-		fprintf(c->out, " (%s, sha256 ", size);
-		table_put(doc_str(&out, "image.sha256"), c->out);
-		fprintf(c->out, ")\n");
+		table_print_pushed(&out, c->out);
 	}
 	bson_destroy(&out);
 

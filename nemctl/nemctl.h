@@ -184,6 +184,12 @@ void table_size(uint64_t bytes, char *buf, size_t size);
 void table_time(int64_t t, char *buf, size_t size);
 
 /*
+ * Prints the final reply of imghost.add-image as "pushed image NAME VERSION
+ * (SIZE, sha256 DIGEST)", leaving out VERSION when the image has none.
+ */
+void table_print_pushed(const bson_t *reply, FILE *out);
+
+/*
  * Formats the "exit_code" and "signal" fields of doc (a jail or host
  * document) as "exited N", "killed by SIGNAME" or "-" when the process has
  * not exited yet.

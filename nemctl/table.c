@@ -267,6 +267,24 @@ doc_str(const bson_t *doc, const char *path)
 }
 
 void
+table_print_pushed(const bson_t *reply, FILE *out)
+{
+	const char *version = doc_str(reply, "image.version");
+	char size[32];
+
+	table_size((uint64_t)doc_int(reply, "image.size"), size, sizeof(size));
+	fprintf(out, "pushed image ");
+	table_put(doc_str(reply, "image.name"), out);
+	if (version[0] != '\0') {
+		fputc(' ', out);
+		table_put(version, out);
+	}
+	fprintf(out, " (%s, sha256 ", size);
+	table_put(doc_str(reply, "image.sha256"), out);
+	fprintf(out, ")\n");
+}
+
+void
 table_exit(const bson_t *doc, char *buf, size_t size)
 {
 	int64_t code = doc_int(doc, "exit_code");

@@ -236,6 +236,40 @@ test_table_exit(void **state)
 	assert_string_equal(exit_text(0, 0, false, buf, sizeof(buf)), "-");
 }
 
+/* Prints a push reply for an image with the given version ("" for none). */
+static char *
+pushed_text(const char *version)
+{
+	bson_t doc = BSON_INITIALIZER, image;
+	struct memout m;
+
+	BSON_APPEND_DOCUMENT_BEGIN(&doc, "image", &image);
+	BSON_APPEND_UTF8(&image, "name", "bb");
+	if (version[0] != '\0')
+		BSON_APPEND_UTF8(&image, "version", version);
+	BSON_APPEND_INT64(&image, "size", 4096);
+	BSON_APPEND_UTF8(&image, "sha256", "ab12");
+	bson_append_document_end(&doc, &image);
+	mem_open(&m);
+	table_print_pushed(&doc, m.fp);
+	bson_destroy(&doc);
+	mem_close(&m);
+	return m.buf;
+}
+
+static void
+test_table_pushed_line(void **state)
+{
+	char *text;
+
+	text = pushed_text("1.2.0");
+	assert_string_equal(text, "pushed image bb 1.2.0 (4.0 KiB, sha256 ab12)\n");
+	free(text);
+	text = pushed_text("");
+	assert_string_equal(text, "pushed image bb (4.0 KiB, sha256 ab12)\n");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -250,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_table_time),
 		cmocka_unit_test(test_table_doc_accessors),
 		cmocka_unit_test(test_table_exit),
+		cmocka_unit_test(test_table_pushed_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
