@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <nem/proto.h>
 
@@ -58,6 +59,7 @@ static int
 connect_once(struct nemctl *c)
 {
 	struct nem_err err;
+	struct stat st;
 
 	if (c->cl != NULL)
 		return NEMCTL_EXIT_OK;
@@ -75,10 +77,23 @@ connect_once(struct nemctl *c)
 		    "socket is for root only\n", c->socket, strerror(err.code));
 		return NEMCTL_EXIT_SYSTEM;
 	default:
-		fprintf(stderr, "nemctl: cannot connect to %s: %s; is "
-		    "nem-rootd running?\n", c->socket, strerror(err.code));
-		return NEMCTL_EXIT_SYSTEM;
+		break;
 	}
+
+	/*
+	 * connect(2) reports ECONNREFUSED for a path that exists but is no
+	 * socket, which would read as a daemon that is down.
+	 */
+	if (stat(c->socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return usage_error("cannot connect to %s: it is %s, not a "
+		    "socket; give the control socket of nem-rootd with "
+		    "--socket or $NEM_SOCKET (default %s)", c->socket,
+		    S_ISDIR(st.st_mode) ? "a directory" :
+		    S_ISREG(st.st_mode) ? "a regular file" :
+		    "a file of another type", NEMCTL_DEFAULT_SOCKET);
+	fprintf(stderr, "nemctl: cannot connect to %s: %s; is nem-rootd "
+	    "running?\n", c->socket, strerror(err.code));
+	return NEMCTL_EXIT_SYSTEM;
 }
 
 /* Prints the failure of reply for the action what. */

@@ -321,6 +321,13 @@ def check_connection_errors(d):
            "connection error names the socket and the fix", res)
     res = nemctl("--socket", missing, "--json", "image", "ls")
     expect(res.rc == 111, "--socket overrides NEM_SOCKET", res)
+    # A path that exists but is no socket is a usage error, not a daemon
+    # that is down.
+    res = nemctl("info", sock=d.dir)
+    expect(res.rc == 100, "info on a directory exits 100", res)
+    expect("%s: it is a directory, not a socket" % d.dir in res.err and
+           "is nem-rootd running?" not in res.err,
+           "a directory as socket is named as such", res)
 
 
 def check_info(d):
