@@ -31,8 +31,8 @@
  *                                   |        | process down     |
  *                                   |        v                  |
  *                                   |   +---------+  exit with  |
- *                                   +---| freeing |--failure or-+
- *                                       +---------+  gave up
+ *                                   +---| freeing |--failure----+
+ *                                       +---------+
  *
  * Transitions, by the action that makes them:
  *   defined, stopped, failed --start--> waiting or allocating  act_start
@@ -45,11 +45,15 @@
  *   stopping     --process down--> freeing --> stopped          act_down
  *   starting, ready --exit, no restart--> freeing --> stopped
  *                (exit status 0) or failed                      act_exit
- *   starting, ready --JM_FAIL_LIMIT failures--> freeing -->
- *                failed                                         act_giveup
  *   defined, stopped, failed --stop--> (unchanged, done at once) act_stop_done
  * Allocating is left within the same call (the runtime is synchronous).
  * Every other pair is ignored and logged at debug level.
+ *
+ * Restarts: the jail never gives up. Each run that ends while the policy
+ * restarts it frees the tree, and the supervisor allocates a new one
+ * after its backoff delay, doubled per failure up to restart_delay_max
+ * and kept at that cap until a run lasts restart_reset. A failed
+ * allocation or spawn is retried the same way.
  *
  * Channel close: when a jail's channel closes while its root process runs
  * (the process closed fd 3, or sent a frame that violates the protocol),
@@ -93,7 +97,7 @@ static const char *const state_names[JM_ST_COUNT] = {
 };
 
 static const char *const event_names[JM_EV_COUNT] = {
-	"start", "deps", "ready", "stop", "exit", "giveup", "down",
+	"start", "deps", "ready", "stop", "exit", "down",
 };
 
 typedef void (*jm_action)(struct jm_jail *j);
@@ -107,30 +111,29 @@ static void act_stop_run(struct jm_jail *);
 static void act_stop_done(struct jm_jail *);
 static void act_down(struct jm_jail *);
 static void act_exit(struct jm_jail *);
-static void act_giveup(struct jm_jail *);
 
 /* The state-by-event table; see the diagram above. */
 static const jm_action jm_table[JM_ST_COUNT][JM_EV_COUNT] = {
 	/*               START       DEPS        READY       STOP
-	 *               EXIT        GIVEUP      DOWN */
+	 *               EXIT        DOWN */
 	[JM_ST_DEFINED] = { act_start, act_ignore, act_ignore, act_stop_done,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 	[JM_ST_WAITING] = { act_ignore, act_deps, act_ignore, act_stop_idle,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 	[JM_ST_ALLOCATING] = { act_ignore, act_ignore, act_ignore, act_ignore,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 	[JM_ST_STARTING] = { act_ignore, act_ignore, act_ready, act_stop_run,
-			    act_exit, act_giveup, act_ignore },
+			    act_exit, act_ignore },
 	[JM_ST_READY] =   { act_ignore, act_ignore, act_ignore, act_stop_run,
-			    act_exit, act_giveup, act_ignore },
+			    act_exit, act_ignore },
 	[JM_ST_STOPPING] = { act_ignore, act_ignore, act_ignore, act_ignore,
-			    act_ignore, act_ignore, act_down },
+			    act_ignore, act_down },
 	[JM_ST_FREEING] = { act_ignore, act_ignore, act_ignore, act_ignore,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 	[JM_ST_STOPPED] = { act_start, act_ignore, act_ignore, act_stop_done,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 	[JM_ST_FAILED] =  { act_start, act_ignore, act_ignore, act_stop_done,
-			    act_ignore, act_ignore, act_ignore },
+			    act_ignore, act_ignore },
 };
 
 const char *
@@ -579,13 +582,12 @@ on_chan_close(struct chan *ch, const struct nem_err *why, void *arg)
 		    j->name);
 }
 
-/* Counts a failed start; after JM_FAIL_LIMIT in a row the jail gives up. */
+/* Counts a failed start, which the supervisor retries after its backoff. */
 static void
 start_failed(struct jm_jail *j, const struct nem_err *err)
 {
 	snprintf(j->start_err, sizeof(j->start_err), "%.200s", err->msg);
-	if (++j->fails >= JM_FAIL_LIMIT && j->state != JM_ST_STOPPING)
-		defer(j, JM_EV_GIVEUP);
+	j->fails++;
 }
 
 /*
@@ -669,7 +671,7 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	struct jm_jail *j = arg;
 	struct jm *jm = j->jm;
 	char desc[64];
-	bool restart;
+	bool restart, was_ready;
 
 	fmt_status(status, desc, sizeof(desc));
 	j->last_status = status;
@@ -683,9 +685,6 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	j->chan = NULL;
 	if (j->state == JM_ST_STOPPING)
 		return;
-
-	/* A restart builds a fresh tree; this run's tree goes now. */
-	free_tree(j);
 
 	if (jm_now_ms() - j->run_started_ms >= j->cfg->policy.restart_reset_ms)
 		j->fails = 0;
@@ -707,24 +706,22 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 		restart = false;
 
 	if (!restart) {
+		free_tree(j);
 		defer(j, JM_EV_EXIT);
 		return;
 	}
-	if (j->fails >= JM_FAIL_LIMIT) {
-		/* The supervisor plans a restart; the deferred event cancels
-		 * it before it is due. */
-		defer(j, JM_EV_GIVEUP);
-		return;
-	}
-	if (j->state == JM_ST_READY) {
-		set_state(j, JM_ST_STARTING, "root process %d %s; restarting "
-		    "(failure %u of %d)", (int)pid, desc, j->fails,
-		    JM_FAIL_LIMIT);
+
+	/*
+	 * The state is recorded before the tree is freed: freeing records
+	 * the runtime's row as stopped, and the next run's allocation
+	 * rejects a row that still says starting.
+	 */
+	was_ready = j->state == JM_ST_READY;
+	set_state(j, JM_ST_STARTING, "root process %d %s; restarting (%u "
+	    "failures in a row)", (int)pid, desc, j->fails);
+	if (was_ready)
 		jm_deps_changed(jm);
-	} else
-		log_warn("jail %s: root process %d %s; restarting (failure "
-		    "%u of %d)", j->name, (int)pid, desc, j->fails,
-		    JM_FAIL_LIMIT);
+	free_tree(j);
 }
 
 static const struct sup_unit_ops jail_unit_ops = {
@@ -982,26 +979,6 @@ act_exit(struct jm_jail *j)
 	}
 	snprintf(reason, sizeof(reason), "root process %s",
 	    fmt_status(j->last_status, desc, sizeof(desc)));
-	add_log_tail(j, reason, sizeof(reason));
-	free_and_settle(j, JM_ST_FAILED, reason);
-}
-
-static void
-act_giveup(struct jm_jail *j)
-{
-	char desc[64], reason[JM_REASON_MAX];
-	struct nem_err err;
-
-	/* The unit waits for its restart timer: stopping it is immediate. */
-	if (sup_unit_stop(j->unit, NULL, NULL, &err) == -1)
-		log_debug("jail %s: %s", j->name, err.msg);
-	if (j->start_err[0] != '\0')
-		snprintf(reason, sizeof(reason), "root process failed %u times "
-		    "in a row, last start: %.160s", j->fails, j->start_err);
-	else
-		snprintf(reason, sizeof(reason), "root process failed %u times "
-		    "in a row, last %s", j->fails,
-		    fmt_status(j->last_status, desc, sizeof(desc)));
 	add_log_tail(j, reason, sizeof(reason));
 	free_and_settle(j, JM_ST_FAILED, reason);
 }

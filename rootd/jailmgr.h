@@ -44,13 +44,6 @@ enum jm_state {
 	JM_ST_COUNT,
 };
 
-/*
- * Consecutive failed runs after which a jail is marked failed instead of
- * being restarted again. Each run is started after the backoff delay of
- * its description's restart policy.
- */
-#define JM_FAIL_LIMIT 5
-
 /* Bytes of the log kept in a failed jail's record as its log tail. */
 #define JM_LOG_TAIL_BYTES 2048
 

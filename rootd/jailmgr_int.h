@@ -28,7 +28,6 @@ enum jm_event_kind {
 	JM_EV_READY,		/* host.ready arrived on the channel */
 	JM_EV_STOP,		/* stop requested */
 	JM_EV_EXIT,		/* the process exited and will not restart */
-	JM_EV_GIVEUP,		/* JM_FAIL_LIMIT failed runs in a row */
 	JM_EV_DOWN,		/* the supervisor finished the stop sequence */
 	JM_EV_COUNT,
 };
