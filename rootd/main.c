@@ -142,6 +142,8 @@ begin_stop(struct rootd *rd, const char *why, enum pid1_action action)
 		    pid1_action_name(action));
 	else
 		log_info("%s: stopping everything", why);
+	/* Hosts are stopped after the jails; none may restart meanwhile. */
+	sup_hold_restarts(rd->sup);
 	jm_shutdown(rd->jm, on_jails_stopped, rd);
 }
 

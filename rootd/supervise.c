@@ -135,6 +135,7 @@ struct sup {
 	TAILQ_HEAD(sup_watches, sup_watch) watches;
 
 	bool shutting_down;
+	bool restarts_held;		/* no restart is planned or made */
 	bool shutdown_running;		/* guards shutdown_next recursion */
 	bool shutdown_finished;
 	struct sup_unit *shutdown_cur;	/* next unit to stop, walking back */
@@ -146,6 +147,7 @@ typedef void (*sup_action)(struct sup_unit *unit);
 
 static void act_ignore(struct sup_unit *);
 static void act_start(struct sup_unit *);
+static void act_restart(struct sup_unit *);
 static void act_exit(struct sup_unit *);
 static void act_stop_running(struct sup_unit *);
 static void act_stop_idle(struct sup_unit *);
@@ -160,8 +162,8 @@ static const sup_action sup_table[][SUP_EV_COUNT] = {
 	/*                    START       STOP              EXIT              TIMER */
 	[SUP_ST_DOWN] =       { act_start,  act_stop_down,    act_ignore,       act_ignore },
 	[SUP_ST_RUNNING] =    { act_ignore, act_stop_running, act_exit,         act_ignore },
-	[SUP_ST_BACKOFF] =    { act_start,  act_stop_idle,    act_ignore,       act_start },
-	[SUP_ST_FAILED] =     { act_start,  act_stop_idle,    act_ignore,       act_start },
+	[SUP_ST_BACKOFF] =    { act_start,  act_stop_idle,    act_ignore,       act_restart },
+	[SUP_ST_FAILED] =     { act_start,  act_stop_idle,    act_ignore,       act_restart },
 	[SUP_ST_STOPPING] =   { act_ignore, act_ignore,       act_exit_stopped, act_timer_term },
 	[SUP_ST_TERMINATING] = { act_ignore, act_ignore,      act_exit_stopped, act_timer_kill },
 	[SUP_ST_KILLING] =    { act_ignore, act_ignore,       act_exit_stopped, act_timer_wait },
@@ -457,11 +459,23 @@ act_start(struct sup_unit *unit)
 	log_errx("%s: start failed: %s", unit->name, unit->start_err.msg);
 	unit->last_status = -1;
 	if (unit->policy.restart == SUP_RESTART_NEVER ||
-	    unit->sup->shutting_down) {
+	    unit->sup->restarts_held) {
 		become_down(unit);
 		return;
 	}
 	plan_restart(unit, 0);
+}
+
+/* Starts a unit whose restart delay is over, unless restarts are held. */
+static void
+act_restart(struct sup_unit *unit)
+{
+	if (unit->sup->restarts_held) {
+		log_info("%s: restart cancelled: the supervisor holds restarts "
+		    "during the shutdown", unit->name);
+		return;
+	}
+	act_start(unit);
 }
 
 static void
@@ -485,7 +499,7 @@ act_exit(struct sup_unit *unit)
 		    took);
 	call_exited(unit, pid, status);
 
-	if (unit->sup->shutting_down ||
+	if (unit->sup->restarts_held ||
 	    unit->policy.restart == SUP_RESTART_NEVER ||
 	    (unit->policy.restart == SUP_RESTART_ON_FAILURE && clean)) {
 		unit->failures = 0;
@@ -913,11 +927,28 @@ shutdown_next(struct sup *sup)
 }
 
 void
+sup_hold_restarts(struct sup *sup)
+{
+	struct sup_unit *unit;
+
+	if (sup->restarts_held)
+		return;
+	sup->restarts_held = true;
+	TAILQ_FOREACH(unit, &sup->units, entry) {
+		if (unit->state == SUP_ST_BACKOFF ||
+		    unit->state == SUP_ST_FAILED)
+			evtimer_del(unit->timer);
+	}
+	log_info("supervisor: restarts are held from now on");
+}
+
+void
 sup_shutdown(struct sup *sup, sup_done_cb done, void *arg)
 {
 	if (sup->shutting_down)
 		return;
 	log_info("supervisor: stopping every unit in reverse start order");
+	sup_hold_restarts(sup);
 	sup->shutting_down = true;
 	sup->shutdown_done = done;
 	sup->shutdown_arg = arg;

@@ -193,6 +193,15 @@ void sup_unit_info(const struct sup_unit *unit, struct sup_unit_info *info);
 const char *sup_unit_name(const struct sup_unit *unit);
 
 /*
+ * Holds restarts for good: from now on no restart is planned and no
+ * pending restart timer fires, so a unit that exits or fails to start
+ * goes down, and a unit waiting to restart (backoff or failed) waits
+ * until it is stopped. Explicit starts stay allowed. For a shutdown
+ * that stops other things first; sup_shutdown holds restarts itself.
+ */
+void sup_hold_restarts(struct sup *sup);
+
+/*
  * Stops every unit, one after the other in the reverse order of
  * sup_unit_add, refuses new starts, then calls done(arg). A second call
  * while a shutdown runs does nothing.
