@@ -1294,6 +1294,35 @@ fail:
 	return NULL;
 }
 
+/*
+ * Removes <run_dir>/jails/<name> of a removed jail, whose tree is freed:
+ * its log files, then the folder. Anything else in it, such as a folder
+ * a failed free left, keeps it; that is logged for the operator.
+ */
+static void
+remove_jail_dir(struct jm_jail *j)
+{
+	static const char *const files[] = { "log", "log.1" };
+	int dfd;
+
+	dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1) {
+		if (errno != ENOENT)
+			log_err("jail %s: open %s to remove it", j->name,
+			    j->dir);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (unlinkat(dfd, files[i], 0) == -1 && errno != ENOENT)
+			log_err("jail %s: remove %s/%s", j->name, j->dir,
+			    files[i]);
+	}
+	close(dfd);
+	if (rmdir(j->dir) == -1)
+		log_err("jail %s: remove the folder %s; remove what is left "
+		    "in it by hand", j->name, j->dir);
+}
+
 /* Removes the record of a jail that is not active, in memory and in the
  * database. */
 void
@@ -1323,6 +1352,7 @@ jm_jail_destroy(struct jm_jail *j)
 		(void)sup_unit_remove(j->unit, NULL);
 	chan_free(j->chan);
 	logfile_free(j->log);
+	remove_jail_dir(j);
 	event_free(j->defer);
 	event_free(j->chan_grace);
 	jm_resolved_free(j->resolved, j->cfg);

@@ -32,6 +32,7 @@
 #include "jail.h"
 #include "jailmgr.h"
 #include "lockfile.h"
+#include "os/os.h"
 #include "pid1.h"
 #include "store.h"
 #include "supervise.h"
@@ -351,6 +352,29 @@ start(struct rootd *rd)
 	    rd->init ? " (init)" : "", hosts, jails);
 }
 
+/*
+ * Unmounts <run_dir>/<name>, which the jail runtime made a private mount
+ * (bind-mounting the folder onto itself when it was no mount point), and
+ * whatever is still mounted below it. A folder on another file system
+ * than run_dir is a mount the administrator made, and stays.
+ */
+static void
+unmount_run_folder(const struct rootd *rd, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat run_st, st;
+	struct nem_err err;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", rd->cfg->run_dir,
+	    name) >= sizeof(path))
+		return;
+	if (stat(rd->cfg->run_dir, &run_st) == -1 || lstat(path, &st) == -1 ||
+	    !S_ISDIR(st.st_mode) || st.st_dev != run_st.st_dev)
+		return;
+	if (os_unmount_under(path, &err) == -1)
+		log_errx("%s; unmount it by hand", err.msg);
+}
+
 /* Frees what start made, in reverse order. */
 static void
 stop(struct rootd *rd)
@@ -363,6 +387,8 @@ stop(struct rootd *rd)
 		event_free(rd->signals[i]);
 	event_base_free(rd->base);
 	jail_runtime_close(rd->runtime);
+	unmount_run_folder(rd, "jails");
+	unmount_run_folder(rd, "images");
 	store_close(rd->store);
 	db_close(rd->db);
 	lockfile_release(rd->lock_fd);
