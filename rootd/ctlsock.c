@@ -7,6 +7,10 @@
  * with its kernel credentials and only uid 0 is served, so a socket opened
  * up by hand (chmod 0666) still refuses other users.
  *
+ * A rejected peer's first request gets an error reply with code
+ * NEM_E_PERMISSION before the connection is closed, so that the client can
+ * say why instead of reporting a reset connection.
+ *
  * At the socket path, only a stale socket is removed. Any other file is
  * rejected and left as it is, because a symbolic link or a regular file
  * there is either a mistake or an attack, and neither should be deleted
@@ -28,7 +32,9 @@
 
 #include <event2/event.h>
 
+#include <nem/frame.h>
 #include <nem/log.h>
+#include <nem/proto.h>
 
 #include "os/os.h"
 
@@ -37,6 +43,27 @@
 
 /* Pause of accepting after EMFILE or ENFILE, so the loop does not spin. */
 #define CTL_ACCEPT_PAUSE_MS 1000
+
+/*
+ * Rejected peers that may wait for their error reply at once; further ones
+ * are closed without it. Each waits at most CTL_DENY_WAIT_MS for the fixed
+ * header of its first request.
+ */
+#define CTL_DENY_MAX 8
+#define CTL_DENY_WAIT_MS 1000
+
+/* Bytes of a rejected peer's input read and dropped before the close. */
+#define CTL_DENY_DRAIN_MAX (256 * 1024)
+
+/* A rejected connection waiting for its first request's fixed header. */
+struct ctl_denied {
+	struct ctl_listener *listener;
+	struct event *ev;	/* NULL: the slot is free */
+	int fd;
+	uid_t uid;
+	size_t got;		/* bytes of fixed read so far */
+	uint8_t fixed[NEM_FIXED_LEN];
+};
 
 struct ctl_listener {
 	int fd;
@@ -51,6 +78,9 @@ struct ctl_listener {
 	time_t reject_window;	/* start of the current minute of logging */
 	unsigned rejects_logged;
 	unsigned long rejects_hidden;
+
+	struct event_base *base;
+	struct ctl_denied denied[CTL_DENY_MAX];
 };
 
 /* Returns the file type of mode as a word for messages. */
@@ -178,6 +208,122 @@ log_reject(struct ctl_listener *listener, const struct ctl_peer *peer)
 	    (unsigned)peer->uid, (int)peer->pid, listener->path);
 }
 
+/* Closes a rejected connection and frees its slot. */
+static void
+deny_finish(struct ctl_denied *d)
+{
+	event_free(d->ev);
+	d->ev = NULL;
+	close(d->fd);
+	d->fd = -1;
+}
+
+/*
+ * Sends the error reply to the request whose fixed header is in d, then
+ * reads and drops the rest of the peer's input, so that closing with
+ * unread data does not reset the connection before the reply is read.
+ */
+static void
+deny_reply(struct ctl_denied *d)
+{
+	struct nem_fixed f, rf = { 0 };
+	struct nem_header h = { .code = NEM_E_PERMISSION };
+	struct nem_err err;
+	char reason[160], drop[4096];
+	uint8_t *frame;
+	size_t len, drained = 0;
+	ssize_t n;
+
+	if (nem_fixed_decode(d->fixed, &f, &err) == -1 ||
+	    (f.flags & (NEM_F_REPLY | NEM_F_CANCEL)) != 0)
+		return;
+	snprintf(reason, sizeof(reason), "permission denied: only root "
+	    "(uid 0) may use the control socket, and this client runs as "
+	    "uid %u; run it as root", (unsigned)d->uid);
+	h.reason = reason;
+	rf.flags = NEM_F_REPLY;
+	rf.seq = f.seq;
+	rf.service = f.service;
+	rf.command = f.command;
+	if (nem_frame_build(&rf, &h, NULL, 0, &frame, &len, &err) == -1) {
+		log_warn("control: cannot build the permission error reply: "
+		    "%s", err.msg);
+		return;
+	}
+	/* After a short send the peer gets no reply, only the close. */
+	(void)send(d->fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(frame);
+
+	shutdown(d->fd, SHUT_WR);
+	while (drained < CTL_DENY_DRAIN_MAX) {
+		n = recv(d->fd, drop, sizeof(drop), MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+/* Reads the first request's fixed header of a rejected peer. */
+static void
+on_denied(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_denied *d = arg;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		deny_finish(d);
+		return;
+	}
+	n = recv(d->fd, d->fixed + d->got, sizeof(d->fixed) - d->got,
+	    MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		deny_finish(d);
+		return;
+	}
+	d->got += (size_t)n;
+	if (d->got < sizeof(d->fixed))
+		return;
+	deny_reply(d);
+	deny_finish(d);
+}
+
+/*
+ * Keeps a rejected connection until its first request can get its reply
+ * with NEM_E_PERMISSION. Without a free slot, it is closed at once.
+ */
+static void
+deny_later(struct ctl_listener *listener, int fd, const struct ctl_peer *peer)
+{
+	struct timeval tv = {
+		.tv_sec = CTL_DENY_WAIT_MS / 1000,
+		.tv_usec = (CTL_DENY_WAIT_MS % 1000) * 1000,
+	};
+	struct ctl_denied *d = NULL;
+
+	for (size_t i = 0; i < CTL_DENY_MAX && d == NULL; i++)
+		if (listener->denied[i].ev == NULL)
+			d = &listener->denied[i];
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	d->ev = event_new(listener->base, fd, EV_READ | EV_PERSIST, on_denied,
+	    d);
+	if (d->ev == NULL || event_add(d->ev, &tv) == -1) {
+		if (d->ev != NULL)
+			event_free(d->ev);
+		d->ev = NULL;
+		close(fd);
+		return;
+	}
+	d->listener = listener;
+	d->fd = fd;
+	d->uid = peer->uid;
+	d->got = 0;
+}
+
 static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -231,7 +377,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		if (peer.uid != 0) {
 			log_reject(listener, &peer);
-			close(fd);
+			deny_later(listener, fd, &peer);
 			continue;
 		}
 		log_debug("control: connection from pid %d", (int)peer.pid);
@@ -273,6 +419,7 @@ ctl_listen(struct event_base *base, const char *path, ctl_accept_cb cb,
 	memcpy(listener->path, sun.sun_path, sizeof(listener->path));
 	listener->cb = cb;
 	listener->arg = arg;
+	listener->base = base;
 	listener->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listener->fd == -1) {
 		nem_err_sys(err, errno, "cannot create the control socket");
@@ -332,6 +479,9 @@ ctl_close(struct ctl_listener *listener)
 
 	if (listener == NULL)
 		return;
+	for (size_t i = 0; i < CTL_DENY_MAX; i++)
+		if (listener->denied[i].ev != NULL)
+			deny_finish(&listener->denied[i]);
 	event_free(listener->accept_ev);
 	event_free(listener->resume_ev);
 	close(listener->fd);

@@ -3,7 +3,8 @@
  * Tests of the control socket's listening side, run as root. The socket is
  * mode 0600 in a root-owned 0700 directory even with umask 0, and it is
  * never abstract. A non-root peer is closed even after the modes were
- * opened up by hand. A stale socket is replaced, while a symbolic link, a
+ * opened up by hand, and its first request gets a permission error. A
+ * stale socket is replaced, while a symbolic link, a
  * regular file or a live socket at the path is rejected and left untouched.
  */
 #include <setjmp.h>
@@ -27,7 +28,9 @@
 
 #include <event2/event.h>
 
+#include <nem/client.h>
 #include <nem/log.h>
+#include <nem/proto.h>
 
 #include "ctlsock.h"
 
@@ -291,6 +294,73 @@ non_root_peer_rejected(void **state)
 	ctl_close(l);
 }
 
+/*
+ * Runs in a child as uid 65534: sends daemon.info and checks that the reply
+ * is a permission error that gives the reason. Returns the exit status.
+ */
+static int
+call_as_nobody(const char *path)
+{
+	struct nem_request rq = NEM_REQUEST_INIT(NEM_SVC_DAEMON,
+	    NEM_DAEMON_INFO);
+	struct nem_reply reply;
+	struct nem_client *cl;
+	struct nem_err err;
+
+	if (setgid(65534) == -1 || setuid(65534) == -1)
+		return 10;
+	alarm(5);
+	cl = nem_client_connect(path, NULL, &err);
+	if (cl == NULL)
+		return 11;
+	nem_reply_init(&reply);
+	if (nem_client_call(cl, &rq, &reply, &err) == 0)
+		return 12;
+	if (reply.local || reply.code != NEM_E_PERMISSION)
+		return 13;
+	if (strstr(reply.reason, "permission denied: only root") == NULL ||
+	    strstr(reply.reason, "uid 65534") == NULL)
+		return 14;
+	nem_reply_clear(&reply);
+	nem_client_free(cl);
+	return 0;
+}
+
+static void
+non_root_peer_gets_reason(void **state)
+{
+	struct fixture *f = *state;
+	struct ctl_listener *l;
+	struct nem_err err;
+	int status = -1;
+	pid_t pid;
+
+	l = ctl_listen(f->base, f->path, on_conn, f, &err);
+	assert_non_null(l);
+	assert_int_equal(chmod(f->top, 0755), 0);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(chmod(f->path, 0666), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(call_as_nobody(f->path));
+	f->child = pid;
+	for (int i = 0; i < 100; i++) {
+		run_loop_ms(f->base, 50);
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			f->child = 0;
+			break;
+		}
+	}
+	assert_int_equal(f->child, 0);
+	assert_true(WIFEXITED(status));
+	/* 11: no connection, 12: served, 13: other code, 14: other reason. */
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(f->accepted, 0);
+	ctl_close(l);
+}
+
 static void
 stale_socket_replaced(void **state)
 {
@@ -399,6 +469,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(non_root_peer_rejected, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(non_root_peer_gets_reason,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(stale_socket_replaced, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(symlink_at_path_refused, setup,

@@ -340,6 +340,31 @@ def check_info(d):
     expect(info["jails"] == 0, "no jails yet")
 
 
+def check_non_root_caller(d):
+    """Opens the socket to everyone, as a careless operator might, and
+    checks that a non-root nemctl is told why it is rejected."""
+    run = os.path.dirname(d.sock)
+    modes = [(path, os.stat(path).st_mode & 0o7777)
+             for path in (d.dir, run, d.sock)]
+    try:
+        os.chmod(d.dir, 0o755)
+        os.chmod(run, 0o755)
+        os.chmod(d.sock, 0o666)
+        env = dict(os.environ, NEM_SOCKET=d.sock)
+        p = subprocess.run([NEMCTL, "info"], env=env, capture_output=True,
+                           text=True, timeout=30,
+                           preexec_fn=lambda: (os.setgid(65534),
+                                               os.setuid(65534)))
+        res = Result(p.returncode, p.stdout, p.stderr)
+    finally:
+        for path, mode in modes:
+            os.chmod(path, mode)
+    expect(res.rc == 100, "a non-root caller exits 100", res)
+    expect("permission denied: only root" in res.err and
+           "connection" not in res.err,
+           "a non-root caller is told that only root may connect", res)
+
+
 def check_daemon_errors(d):
     # The daemon names the kind of a bad name exactly as nemctl's local
     # check does, so both sides print the same message.
@@ -671,6 +696,7 @@ def main():
         check_connection_errors(d)
         d.start()
         check_info(d)
+        check_non_root_caller(d)
         check_daemon_errors(d)
         check_cancel_frame(d)
         check_images(d, image)
