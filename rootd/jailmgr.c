@@ -486,7 +486,10 @@ jm_refs_sync(struct jm_jail *j)
 /*
  * Allocates the jail's tree with the images its description resolved to.
  * When they are not resolved (the store lacked an image when the
- * description was applied), resolves them now and records them.
+ * description was applied), resolves them now and records them. Failure
+ * messages already name the jail and the failed step ("jail NAME:
+ * allocation failed: ..." from jail_alloc), so callers use them as they
+ * are.
  */
 static void *
 alloc_tree(struct jm_jail *j, struct nem_err *err)
@@ -608,8 +611,7 @@ jail_unit_start(void *arg, struct nem_err *err)
 	if (j->handle == NULL) {
 		j->handle = alloc_tree(j, err);
 		if (j->handle == NULL) {
-			logfile_note(j->log, "rootd: allocation failed: %s",
-			    err->msg);
+			logfile_note(j->log, "rootd: %s", err->msg);
 			start_failed(j, err);
 			return -1;
 		}
@@ -828,8 +830,8 @@ allocate_and_spawn(struct jm_jail *j)
 	set_state(j, JM_ST_ALLOCATING, NULL);
 	j->handle = alloc_tree(j, &err);
 	if (j->handle == NULL) {
-		logfile_note(j->log, "rootd: allocation failed: %s", err.msg);
-		set_state(j, JM_ST_FAILED, "allocation failed: %s", err.msg);
+		logfile_note(j->log, "rootd: %s", err.msg);
+		set_state(j, JM_ST_FAILED, "%s", err.msg);
 		finish_waiters(j);
 		return;
 	}

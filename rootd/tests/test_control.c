@@ -41,8 +41,19 @@
 /* Idle timeout of the tests, short so that they run in about a second. */
 #define TEST_IDLE_MS 200
 
-/* The tests create no jail, so the runtime is never called. */
-static const struct jm_runtime no_runtime;
+/* Fails every allocation with a message shaped as jail_alloc's. */
+static void *
+fail_alloc(void *arg, const struct cfg_jail *jail, struct nem_err *err)
+{
+	nem_err_set(err, EIO, "jail %s: allocation failed: no loop device",
+	    jail->name);
+	return NULL;
+}
+
+/* The runtime of the tests: no jail gets a tree. */
+static const struct jm_runtime no_runtime = {
+	.alloc = fail_alloc,
+};
 
 struct client {
 	struct nem_conn *conn;
@@ -84,6 +95,7 @@ fx_setup(void **state)
 	assert_non_null(fx->host);
 	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
 	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
+	assert_int_equal(mkdir(fx->host->jails_dir, 0700), 0);
 
 	fx->base = event_base_new();
 	assert_non_null(fx->base);
@@ -377,6 +389,31 @@ test_control_code_mapping(void **state)
 	assert_int_equal(control_code(ENOENT), NEM_E_NOT_FOUND);
 }
 
+static void
+test_control_alloc_reason_once(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct jm_jail_info info;
+	struct nem_err err;
+	const char *good = "autostart = true\n[process]\nexec = [\"/bin/true\"]\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n";
+
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_int_equal(jm_jail_apply(fx->jm, "web", good, strlen(good),
+	    &diags, &err), 0);
+	cfg_diags_clear(&diags);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(jm_jail_status(fx->jm, "web", &info, &err), 0);
+		if (info.state == JM_ST_FAILED)
+			break;
+		run_for(fx, 20);
+	}
+	assert_int_equal(info.state, JM_ST_FAILED);
+	assert_string_equal(info.reason,
+	    "jail web: allocation failed: no loop device");
+}
+
 int
 main(void)
 {
@@ -392,6 +429,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_control_full_warning_limited, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_control_jail_messages,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_alloc_reason_once,
 		    fx_setup, fx_teardown),
 	};
 
