@@ -277,29 +277,53 @@ on_idle_check(evutil_socket_t fd, short what, void *arg)
 	client_free(cl);
 }
 
+static void
+full_window_start(struct control *ctl)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(ctl->full_interval_ms / 1000),
+		.tv_usec = (suseconds_t)(ctl->full_interval_ms % 1000) * 1000,
+	};
+
+	if (evtimer_add(ctl->full_ev, &tv) == -1)
+		log_errx("control: cannot start the timer of the \"too many "
+		    "clients\" warning; the next rejection is logged again");
+}
+
+/*
+ * Ends a window of held "too many clients" warnings: logs the count of
+ * rejections held in it, and holds the next ones for another window.
+ */
+static void
+on_full_window_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *ctl = arg;
+
+	if (ctl->full_hidden == 0)
+		return;
+	log_warn("control: rejected %lu more connections in the last %u ms "
+	    "because %d clients were connected, the maximum",
+	    ctl->full_hidden, (unsigned)ctl->full_interval_ms,
+	    CONTROL_MAX_CLIENTS);
+	ctl->full_hidden = 0;
+	full_window_start(ctl);
+}
+
 /*
  * Logs a connection rejected because CONTROL_MAX_CLIENTS are connected, at
- * most once every CONTROL_FULL_LOG_INTERVAL_S seconds.
+ * most once per full_interval_ms; rejections in between are counted.
  */
 static void
 log_full(struct control *ctl, const struct ctl_peer *peer)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ctl->full_logged != 0 &&
-	    ts.tv_sec - ctl->full_logged < CONTROL_FULL_LOG_INTERVAL_S) {
+	if (evtimer_pending(ctl->full_ev, NULL)) {
 		ctl->full_hidden++;
 		return;
 	}
 	log_warn("control: rejected the connection of pid %d: %d clients "
-	    "are connected, the maximum (%lu more rejected without a log "
-	    "line in the last %d s); idle clients are closed after %u ms",
-	    (int)peer->pid, CONTROL_MAX_CLIENTS, ctl->full_hidden,
-	    CONTROL_FULL_LOG_INTERVAL_S, (unsigned)ctl->idle_ms);
-	/* Keep 0 free to mean "never logged". */
-	ctl->full_logged = ts.tv_sec > 0 ? ts.tv_sec : 1;
-	ctl->full_hidden = 0;
+	    "are connected, the maximum; idle clients are closed after %u "
+	    "ms", (int)peer->pid, CONTROL_MAX_CLIENTS, (unsigned)ctl->idle_ms);
+	full_window_start(ctl);
 }
 
 static void
@@ -379,7 +403,15 @@ control_new(const struct control_params *p, struct nem_err *err)
 	ctl->started = time(NULL);
 	ctl->idle_ms = p->idle_timeout_ms > 0 ? p->idle_timeout_ms :
 	    CONTROL_IDLE_TIMEOUT_MS;
+	ctl->full_interval_ms = p->full_log_interval_ms > 0 ?
+	    p->full_log_interval_ms : CONTROL_FULL_LOG_INTERVAL_MS;
 	TAILQ_INIT(&ctl->clients);
+	ctl->full_ev = evtimer_new(ctl->p.base, on_full_window_end, ctl);
+	if (ctl->full_ev == NULL) {
+		nem_err_set(err, ENOMEM, "control plane: cannot create a timer");
+		control_free(ctl);
+		return NULL;
+	}
 	ctl->mux = nem_mux_new(err);
 	if (ctl->mux == NULL ||
 	    nem_mux_add(ctl->mux, NEM_SVC_DAEMON, NEM_DAEMON_INFO,
@@ -405,6 +437,8 @@ control_free(struct control *ctl)
 	control_image_shutdown(ctl);
 	while (!TAILQ_EMPTY(&ctl->clients))
 		client_free(TAILQ_FIRST(&ctl->clients));
+	if (ctl->full_ev != NULL)
+		event_free(ctl->full_ev);
 	nem_mux_free(ctl->mux);
 	free(ctl);
 }

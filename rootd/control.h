@@ -31,8 +31,11 @@ struct control;
  */
 #define CONTROL_IDLE_TIMEOUT_MS 60000
 
-/* Seconds between two "too many clients" warnings; others are counted. */
-#define CONTROL_FULL_LOG_INTERVAL_S 10
+/*
+ * Default minimum time between two "too many clients" warnings, in ms.
+ * Rejections in between are counted and logged as one line.
+ */
+#define CONTROL_FULL_LOG_INTERVAL_MS 10000
 
 /* Commands that nem-rootd adds to the imghost service (1-4 are fixed). */
 #define CONTROL_IMGHOST_REMOVE 5
@@ -85,6 +88,7 @@ struct control_params {
 	control_stop_fn stop;		/* daemon.stop */
 	void *stop_arg;
 	uint32_t idle_timeout_ms;	/* 0: CONTROL_IDLE_TIMEOUT_MS */
+	uint32_t full_log_interval_ms;	/* 0: CONTROL_FULL_LOG_INTERVAL_MS */
 };
 
 /*
@@ -104,7 +108,7 @@ void control_free(struct control *ctl);
  * Takes a connection accepted by ctl_listen (ctl_accept_cb signature; arg
  * is the struct control). fd is owned from here on. Over
  * CONTROL_MAX_CLIENTS connections it is closed, with at most one warning
- * every CONTROL_FULL_LOG_INTERVAL_S seconds. An accepted connection is
+ * per full_log_interval_ms. An accepted connection is
  * closed once it has had no transaction in flight and sent no frame for
  * the idle timeout.
  */

@@ -43,9 +43,11 @@ struct control {
 	size_t nclients;
 	time_t started;
 	uint32_t idle_ms;		/* idle timeout of a connection */
-	time_t full_logged;		/* monotonic s of the last "too many
-					   clients" warning */
-	unsigned long full_hidden;	/* rejections since, not logged */
+	uint32_t full_interval_ms;	/* minimum time between two "too many
+					   clients" warnings */
+	struct event *full_ev;		/* pending while warnings are held */
+	unsigned long full_hidden;	/* rejections held since the last
+					   warning */
 };
 
 /*

@@ -41,6 +41,13 @@
 /* Idle timeout of the tests, short so that they run in about a second. */
 #define TEST_IDLE_MS 200
 
+/*
+ * Minimum time between two "too many clients" warnings in the tests. It is
+ * longer than the idle timeout, so the connections that fill the table
+ * are closed before the held warnings are logged.
+ */
+#define TEST_FULL_LOG_MS 300
+
 /* Fails every allocation with a message shaped as jail_alloc's. */
 static void *
 fail_alloc(void *arg, const struct cfg_jail *jail, struct nem_err *err)
@@ -116,6 +123,7 @@ fx_setup(void **state)
 	cp.jm = fx->jm;
 	cp.version = "test";
 	cp.idle_timeout_ms = TEST_IDLE_MS;
+	cp.full_log_interval_ms = TEST_FULL_LOG_MS;
 	fx->ctl = control_new(&cp, &err);
 	assert_non_null(fx->ctl);
 	*state = fx;
@@ -292,17 +300,28 @@ test_control_full_warning_limited(void **state)
 	for (int i = 0; i < CONTROL_MAX_CLIENTS + 20; i++)
 		client_open(fx, &cls[i]);
 	run_for(fx, 20);
-
 	fflush(stderr);
-	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-	close(saved);
 
 	/* The first rejection is logged, the other 19 only counted. */
 	assert_int_equal(count_lines(path, "clients are connected"), 1);
+	assert_int_equal(count_lines(path, "more connections"), 0);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		assert_false(cls[i].closed);
 	for (int i = CONTROL_MAX_CLIENTS; i < CONTROL_MAX_CLIENTS + 20; i++)
 		assert_true(cls[i].closed);
+
+	/* At the end of the window, one line gives the count. */
+	run_for(fx, TEST_FULL_LOG_MS + 100);
+	fflush(stderr);
+	assert_int_equal(count_lines(path, "rejected 19 more connections"), 1);
+
+	/* A window without rejections logs nothing. */
+	run_for(fx, TEST_FULL_LOG_MS + 100);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	assert_int_equal(count_lines(path, "more connections"), 1);
+	assert_int_equal(count_lines(path, "clients are connected"), 1);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS + 20; i++)
 		nem_conn_free(cls[i].conn);
 	free(cls);
