@@ -175,8 +175,9 @@ reload(struct rootd *rd)
 		for (size_t i = 0; i < diags.len; i++)
 			log_errx("%s:%u:%u: %s", diags.v[i].file,
 			    diags.v[i].line, diags.v[i].col, diags.v[i].msg);
-		log_errx("reload rejected: %s has %zu errors; the running "
-		    "configuration stays", rd->config_path, diags.len);
+		log_errx("reload rejected: %s has %zu error%s; the running "
+		    "configuration stays", rd->config_path, diags.len,
+		    diags.len == 1 ? "" : "s");
 		cfg_diags_clear(&diags);
 	} else {
 		log_init(fresh->log_dest, rd->verbose ? LOG_LEVEL_DEBUG :
