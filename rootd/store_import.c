@@ -28,7 +28,16 @@
 
 #include <nem/log.h>
 
-#define IMPORT_BUF_SIZE (1024 * 1024)	/* bytes per pipeline buffer */
+/*
+ * Bytes per pipeline buffer. With O_DIRECT, large requests keep the device
+ * busy while the next buffer is hashed. Through the page cache, a buffer
+ * small enough to stay in the CPU cache between hashing and copying is
+ * faster. Measured with bench/import on a 1 GiB file: 4 MiB buffers took
+ * the on-disk import from 1.37 to 0.92 times openssl dgst's time, while on
+ * tmpfs they were slower than 1 MiB ones (1.53 against 1.33 times).
+ */
+#define IMPORT_BUF_SIZE_DIRECT (4 * 1024 * 1024)
+#define IMPORT_BUF_SIZE_CACHED (1024 * 1024)
 #define IMPORT_BUF_COUNT 8		/* buffers in flight */
 #define IMPORT_WRITEBACK_STEP (8 * 1024 * 1024)	/* sync_file_range unit */
 /*
@@ -85,6 +94,7 @@ struct pipeline {
 	int write_errno;	/* first write failure, 0 if none */
 	int out_fd;
 	bool direct;		/* out_fd has O_DIRECT set */
+	size_t buf_size;	/* bytes per buffer, by write mode */
 	uint64_t written;	/* bytes written so far */
 };
 
@@ -302,7 +312,7 @@ feed_pipeline(struct import *im, int in_fd, struct pipeline *p,
 			return 0;	/* reported by the caller */
 
 		buf = p->buf[slot];
-		n = read_chunk(im, in_fd, buf, IMPORT_BUF_SIZE, err);
+		n = read_chunk(im, in_fd, buf, p->buf_size, err);
 		if (n == -1)
 			return -1;
 		if (n == 0)
@@ -349,26 +359,28 @@ copy_and_hash(struct import *im, int in_fd, struct nem_err *err)
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	md = EVP_MD_CTX_new();
+
+	/* O_DIRECT is optional: tmpfs, for one, may reject it. */
+	flags = fcntl(p.out_fd, F_GETFL);
+	if (flags != -1 && fcntl(p.out_fd, F_SETFL, flags | O_DIRECT) == 0)
+		p.direct = true;
+	p.buf_size = p.direct ? IMPORT_BUF_SIZE_DIRECT : IMPORT_BUF_SIZE_CACHED;
+
 	p.buf[0] = aligned_alloc(IMPORT_DIRECT_ALIGN,
-	    (size_t)IMPORT_BUF_SIZE * IMPORT_BUF_COUNT);
+	    p.buf_size * IMPORT_BUF_COUNT);
 	if (md == NULL || p.buf[0] == NULL) {
 		nem_err_sys(err, ENOMEM, "import image %s: allocate buffers",
 		    im->label);
 		goto out;
 	}
 	for (size_t i = 1; i < IMPORT_BUF_COUNT; i++)
-		p.buf[i] = p.buf[0] + i * IMPORT_BUF_SIZE;
+		p.buf[i] = p.buf[0] + i * p.buf_size;
 	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		nem_err_set(err, EIO, "import image %s: SHA-256 init failed",
 		    im->label);
 		goto out;
 	}
 	(void)posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-	/* O_DIRECT is optional: tmpfs, for one, may reject it. */
-	flags = fcntl(p.out_fd, F_GETFL);
-	if (flags != -1 && fcntl(p.out_fd, F_SETFL, flags | O_DIRECT) == 0)
-		p.direct = true;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -382,7 +394,7 @@ copy_and_hash(struct import *im, int in_fd, struct nem_err *err)
 
 	rc = feed_pipeline(im, in_fd, &p, md, err);
 
-	/* The writer drains what is queued (at most 8 MiB), then exits. */
+	/* The writer drains what is queued (at most 32 MiB), then exits. */
 	pthread_mutex_lock(&p.lock);
 	p.input_done = true;
 	pthread_cond_broadcast(&p.cond);
