@@ -30,7 +30,7 @@
  */
 #define ATTACH_TRIES 32
 
-/* Longest wait, in milliseconds, for the kernel to clear a detached device. */
+/* Maximum wait, in milliseconds, for the kernel to clear a detached device. */
 #define DETACH_WAIT_MS 250u
 
 static void
