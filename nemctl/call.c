@@ -267,3 +267,49 @@ call(struct nemctl *c, uint16_t service, uint16_t command,
 	return call_stream(c, service, command, body, fd, timeout_ms, what,
 	    NULL, NULL, out);
 }
+
+int
+list_print(struct nemctl *c, uint16_t service, uint16_t command,
+    const char *what, const char *key, const char *const *heads,
+    size_t ncols, list_row_fn *row)
+{
+	struct table t;
+	struct nem_err err;
+	bson_iter_t it, arr;
+	bson_t out;
+	int rc;
+
+	rc = call(c, service, command, NULL, -1, NEMCTL_TIMEOUT_MS, what,
+	    &out);
+	if (rc != NEMCTL_EXIT_OK)
+		return rc;
+	if (c->json) {
+		table_print_json(&out, c->out);
+		bson_destroy(&out);
+		return rc;
+	}
+
+	if (table_init(&t, ncols, heads, &err) == -1) {
+		bson_destroy(&out);
+		return print_err(&err, NEMCTL_EXIT_SYSTEM);
+	}
+	if (bson_iter_init_find(&it, &out, key) &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
+		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t doc;
+
+			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
+				continue;
+			bson_iter_document(&arr, &len, &data);
+			if (bson_init_static(&doc, data, len) &&
+			    row(&t, &doc, &err) == -1)
+				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
+		}
+	}
+	table_print(&t, c->out);
+	table_free(&t);
+	bson_destroy(&out);
+	return rc;
+}

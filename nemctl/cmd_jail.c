@@ -104,48 +104,13 @@ jail_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 {
 	static const char *const heads[] = { "NAME", "STATE", "PID", "STARTS",
 		"FAILURES", "SINCE", "REASON" };
-	struct table t;
-	struct nem_err err;
 	struct args a;
-	bson_iter_t it, arr;
-	bson_t out;
 	int rc;
 
 	if (subcmd_args(c, sc, argc, argv, NULL, 0, 0, 0, &a, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_JAIL, CONTROL_JAIL_LIST, NULL, -1,
-	    NEMCTL_TIMEOUT_MS, "jail ls", &out);
-	if (rc != NEMCTL_EXIT_OK)
-		return rc;
-	if (c->json) {
-		table_print_json(&out, c->out);
-		bson_destroy(&out);
-		return rc;
-	}
-
-	if (table_init(&t, 7, heads, &err) == -1) {
-		bson_destroy(&out);
-		return print_err(&err, NEMCTL_EXIT_SYSTEM);
-	}
-	if (bson_iter_init_find(&it, &out, "jails") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
-		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
-			const uint8_t *data;
-			uint32_t len;
-			bson_t j;
-
-			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
-				continue;
-			bson_iter_document(&arr, &len, &data);
-			if (bson_init_static(&j, data, len) &&
-			    add_jail_row(&t, &j, &err) == -1)
-				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
-		}
-	}
-	table_print(&t, c->out);
-	table_free(&t);
-	bson_destroy(&out);
-	return rc;
+	return list_print(c, NEM_SVC_JAIL, CONTROL_JAIL_LIST, "jail ls",
+	    "jails", heads, 7, add_jail_row);
 }
 
 /*

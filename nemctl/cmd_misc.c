@@ -87,62 +87,31 @@ cmd_info(struct nemctl *c, int argc, char **argv)
 
 /* volume */
 
+/* Adds the volume document v as a row of t. */
+static int
+add_volume_row(struct table *t, const bson_t *v, struct nem_err *err)
+{
+	char size[32], alloc[32];
+
+	table_size((uint64_t)doc_int(v, "size"), size, sizeof(size));
+	table_size((uint64_t)doc_int(v, "allocated"), alloc, sizeof(alloc));
+	const char *row[] = { doc_str(v, "name"), size, alloc,
+		doc_bool(v, "in_use") ? "yes" : "no",
+		doc_str(v, "used_by")[0] != '\0' ? doc_str(v, "used_by") : "-" };
+	return table_add(t, row, err);
+}
+
 static int
 volume_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 {
 	static const char *const heads[] = { "NAME", "SIZE", "ALLOCATED",
 		"IN-USE", "USED-BY" };
-	struct table t;
-	struct nem_err err;
-	bson_iter_t it, arr;
-	bson_t out;
 	int rc;
 
 	if (no_args(c, sc, argc, argv, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_VOLUME, CONTROL_VOLUME_LIST, NULL, -1,
-	    NEMCTL_TIMEOUT_MS, "volume ls", &out);
-	if (rc != NEMCTL_EXIT_OK)
-		return rc;
-	if (c->json) {
-		table_print_json(&out, c->out);
-		bson_destroy(&out);
-		return rc;
-	}
-
-	if (table_init(&t, 5, heads, &err) == -1) {
-		bson_destroy(&out);
-		return print_err(&err, NEMCTL_EXIT_SYSTEM);
-	}
-	if (bson_iter_init_find(&it, &out, "volumes") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
-		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
-			const uint8_t *data;
-			uint32_t len;
-			bson_t v;
-			char size[32], alloc[32];
-
-			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
-				continue;
-			bson_iter_document(&arr, &len, &data);
-			if (!bson_init_static(&v, data, len))
-				continue;
-			table_size((uint64_t)doc_int(&v, "size"), size,
-			    sizeof(size));
-			table_size((uint64_t)doc_int(&v, "allocated"), alloc,
-			    sizeof(alloc));
-			const char *row[] = { doc_str(&v, "name"), size, alloc,
-				doc_bool(&v, "in_use") ? "yes" : "no",
-				doc_str(&v, "used_by")[0] != '\0' ?
-				    doc_str(&v, "used_by") : "-" };
-			if (table_add(&t, row, &err) == -1)
-				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
-		}
-	}
-	table_print(&t, c->out);
-	table_free(&t);
-	bson_destroy(&out);
-	return rc;
+	return list_print(c, NEM_SVC_VOLUME, CONTROL_VOLUME_LIST, "volume ls",
+	    "volumes", heads, 5, add_volume_row);
 }
 
 static int
@@ -177,63 +146,31 @@ cmd_volume(struct nemctl *c, int argc, char **argv)
 
 /* host */
 
+/* Adds the unjailed host document h as a row of t. */
+static int
+add_host_row(struct table *t, const bson_t *h, struct nem_err *err)
+{
+	char pid[24], starts[24], status[48];
+
+	snprintf(pid, sizeof(pid), "%" PRId64, doc_int(h, "pid"));
+	snprintf(starts, sizeof(starts), "%" PRId64, doc_int(h, "starts"));
+	table_exit(h, status, sizeof(status));
+	const char *row[] = { doc_str(h, "name"), doc_str(h, "state"),
+		doc_int(h, "pid") > 0 ? pid : "-", starts, status };
+	return table_add(t, row, err);
+}
+
 static int
 host_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 {
 	static const char *const heads[] = { "NAME", "STATE", "PID", "STARTS",
 		"LAST-EXIT" };
-	struct table t;
-	struct nem_err err;
-	bson_iter_t it, arr;
-	bson_t out;
 	int rc;
 
 	if (no_args(c, sc, argc, argv, &rc) == -1)
 		return rc;
-	rc = call(c, NEM_SVC_HOSTPROC, CONTROL_HOSTPROC_LIST, NULL, -1,
-	    NEMCTL_TIMEOUT_MS, "host ls", &out);
-	if (rc != NEMCTL_EXIT_OK)
-		return rc;
-	if (c->json) {
-		table_print_json(&out, c->out);
-		bson_destroy(&out);
-		return rc;
-	}
-
-	if (table_init(&t, 5, heads, &err) == -1) {
-		bson_destroy(&out);
-		return print_err(&err, NEMCTL_EXIT_SYSTEM);
-	}
-	if (bson_iter_init_find(&it, &out, "hosts") &&
-	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
-		while (bson_iter_next(&arr) && rc == NEMCTL_EXIT_OK) {
-			const uint8_t *data;
-			uint32_t len;
-			bson_t v;
-			char pid[24], starts[24], status[48];
-
-			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
-				continue;
-			bson_iter_document(&arr, &len, &data);
-			if (!bson_init_static(&v, data, len))
-				continue;
-			snprintf(pid, sizeof(pid), "%" PRId64,
-			    doc_int(&v, "pid"));
-			snprintf(starts, sizeof(starts), "%" PRId64,
-			    doc_int(&v, "starts"));
-			table_exit(&v, status, sizeof(status));
-			const char *row[] = { doc_str(&v, "name"),
-				doc_str(&v, "state"),
-				doc_int(&v, "pid") > 0 ? pid : "-", starts,
-				status };
-			if (table_add(&t, row, &err) == -1)
-				rc = print_err(&err, NEMCTL_EXIT_SYSTEM);
-		}
-	}
-	table_print(&t, c->out);
-	table_free(&t);
-	bson_destroy(&out);
-	return rc;
+	return list_print(c, NEM_SVC_HOSTPROC, CONTROL_HOSTPROC_LIST,
+	    "host ls", "hosts", heads, 5, add_host_row);
 }
 
 static int

@@ -250,6 +250,20 @@ int call(struct nemctl *c, uint16_t service, uint16_t command,
     const bson_t *body, int fd, uint32_t timeout_ms, const char *what,
     bson_t *out);
 
+/* Formats one document of a list reply as a row of t. Returns 0 or -1. */
+typedef int list_row_fn(struct table *t, const bson_t *doc,
+    struct nem_err *err);
+
+/*
+ * Sends a list request without a body and prints the array of documents
+ * under key in the reply: as JSON with --json, else as a table with the
+ * ncols column heads and one row per document, made by row. what names the
+ * command in error messages. Returns an exit code.
+ */
+int list_print(struct nemctl *c, uint16_t service, uint16_t command,
+    const char *what, const char *key, const char *const *heads,
+    size_t ncols, list_row_fn *row);
+
 /*
  * Like call, for a request whose replies stream: fn gets each CONTINUE
  * reply with arg (return non-zero to cancel). timeout_ms may be

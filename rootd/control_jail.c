@@ -126,8 +126,13 @@ on_status(struct nem_txn *t, struct nem_msg *msg, void *arg)
 	bson_destroy(&doc);
 }
 
+/*
+ * Runs a jail manager action that takes only the jail's name, and replies
+ * with an empty document or the action's error.
+ */
 static void
-on_start(struct nem_txn *t, struct nem_msg *msg, void *arg)
+reply_jail_action(struct nem_txn *t, struct nem_msg *msg, void *arg,
+    int (*action)(struct jm *, const char *, struct nem_err *))
 {
 	struct control *ctl = arg;
 	struct control_req req;
@@ -136,7 +141,7 @@ on_start(struct nem_txn *t, struct nem_msg *msg, void *arg)
 
 	if ((name = get_name(t, msg, &req)) == NULL)
 		return;
-	if (jm_jail_start(ctl->p.jm, name, &err) == -1) {
+	if (action(ctl->p.jm, name, &err) == -1) {
 		control_fail(t, &err);
 		return;
 	}
@@ -144,20 +149,15 @@ on_start(struct nem_txn *t, struct nem_msg *msg, void *arg)
 }
 
 static void
+on_start(struct nem_txn *t, struct nem_msg *msg, void *arg)
+{
+	reply_jail_action(t, msg, arg, jm_jail_start);
+}
+
+static void
 on_restart(struct nem_txn *t, struct nem_msg *msg, void *arg)
 {
-	struct control *ctl = arg;
-	struct control_req req;
-	struct nem_err err;
-	const char *name;
-
-	if ((name = get_name(t, msg, &req)) == NULL)
-		return;
-	if (jm_jail_restart(ctl->p.jm, name, &err) == -1) {
-		control_fail(t, &err);
-		return;
-	}
-	control_reply_ok(t);
+	reply_jail_action(t, msg, arg, jm_jail_restart);
 }
 
 /*
@@ -328,18 +328,7 @@ on_apply(struct nem_txn *t, struct nem_msg *msg, void *arg)
 static void
 on_remove(struct nem_txn *t, struct nem_msg *msg, void *arg)
 {
-	struct control *ctl = arg;
-	struct control_req req;
-	struct nem_err err;
-	const char *name;
-
-	if ((name = get_name(t, msg, &req)) == NULL)
-		return;
-	if (jm_jail_remove(ctl->p.jm, name, &err) == -1) {
-		control_fail(t, &err);
-		return;
-	}
-	control_reply_ok(t);
+	reply_jail_action(t, msg, arg, jm_jail_remove);
 }
 
 /* logs */
