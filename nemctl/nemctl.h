@@ -4,9 +4,9 @@
  * socket. nemctl.c parses the global options and dispatches to one file per
  * command group (cmd_image.c, cmd_jail.c, cmd_misc.c). call.c sends the
  * requests through libnem's blocking client. args.c, table.c and
- * progress.c contain the parsing and formatting that the unit tests check. nemctl never
- * retries a request on its own: its exit code tells a script whether a
- * retry can help.
+ * progress.c contain the parsing and formatting that the unit tests check.
+ * nemctl never retries a request on its own: its exit code shows a script
+ * whether a retry can help.
  */
 #ifndef NEMCTL_H
 #define NEMCTL_H

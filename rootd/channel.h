@@ -44,7 +44,7 @@ struct chan_handler {
 
 /*
  * Called once when the channel closes by itself (end of stream, socket
- * error, protocol violation); why says which. Not called for chan_free.
+ * error, protocol violation); why gives the cause. Not called for chan_free.
  * The callback may free the channel.
  */
 typedef void (*chan_close_fn)(struct chan *ch, const struct nem_err *why,

@@ -33,7 +33,7 @@ struct cfg_ctx {
 
 /*
  * Appends an error at pos (line 0: none) and counts it. After CFG_DIAG_MAX
- * errors in one file, one note says that the rest are left out, and later
+ * errors in one file, one note reports that the rest are left out, and later
  * errors are only counted.
  */
 void cfg_err(struct cfg_ctx *ctx, struct toml_pos pos, const char *fmt, ...)

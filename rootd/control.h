@@ -75,7 +75,7 @@ enum control_event_cmd {
 /* Called for daemon.stop, after its reply was queued. */
 typedef void (*control_stop_fn)(void *arg);
 
-/* What control_new needs; pointers must outlive the control plane. */
+/* Parameters of control_new. The pointers must outlive the control plane. */
 struct control_params {
 	struct event_base *base;
 	struct jm *jm;

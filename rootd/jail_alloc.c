@@ -367,7 +367,7 @@ make_tree(struct jail *jail, const struct store_image *images,
  * Looks up the image of every image mount into images[i], before any side
  * effect, so an unknown image fails the allocation at once. A mount with a
  * resolved digest (resolved non-NULL and resolved[i] non-NULL) takes
- * exactly that file of its image name, whatever the store holds now.
+ * exactly that file of its image name, whatever the store contains now.
  */
 static int
 lookup_images(struct jail_runtime *rt, const struct cfg_jail *cfg,
@@ -479,7 +479,7 @@ jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
 		goto fail_free;
 	if (lookup_images(rt, cfg, resolved, images, err) == -1)
 		goto fail;
-	/* The jail's folder may exist: it also holds the log file. */
+	/* The jail's folder may exist: it also contains the log file. */
 	if ((mkdir(jail->dir, 0700) == -1 && errno != EEXIST) ||
 	    mkdir(jail->root_path, 0755) == -1) {
 		nem_err_sys(err, errno, "cannot create %s", jail->root_path);

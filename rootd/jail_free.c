@@ -109,7 +109,7 @@ jail_undo(struct jail *jail, struct nem_err *err)
 		nem_err_sys(&e, errno, "cannot remove %s", jail->root_path);
 		keep_first(jail, &rc, err, &e);
 	}
-	/* The folder stays while it holds the jail's log file. */
+	/* The folder stays while it contains the jail's log file. */
 	if (rmdir(jail->dir) == -1 && errno != ENOENT && errno != ENOTEMPTY) {
 		nem_err_sys(&e, errno, "cannot remove %s", jail->dir);
 		keep_first(jail, &rc, err, &e);

@@ -369,7 +369,7 @@ sweep_jail_dir(struct recovery *rec, const char *name)
 	}
 	if (jail_path_join(path, dir, "root", &e) == 0)
 		rmdir(path);
-	/* The folder stays while it holds the jail's log file. */
+	/* The folder stays while it contains the jail's log file. */
 	if (rmdir(dir) == -1 && errno != ENOENT && errno != ENOTEMPTY) {
 		nem_err_sys(&e, errno, "cannot remove leftover folder %s",
 		    dir);

@@ -716,7 +716,7 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	/*
 	 * The state is recorded before the tree is freed: freeing records
 	 * the runtime's row as stopped, and the next run's allocation
-	 * rejects a row that still says starting.
+	 * rejects a row still in state starting.
 	 */
 	was_ready = j->state == JM_ST_READY;
 	set_state(j, JM_ST_STARTING, "root process %d %s; restarting (%u "

@@ -102,7 +102,7 @@ struct jail_runtime;
  */
 void jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out);
 
-/* What jm_new needs; the pointers must outlive the manager. */
+/* Parameters of jm_new. The pointers must outlive the manager. */
 struct jm_params {
 	struct event_base *base;
 	struct sup *sup;

@@ -126,7 +126,10 @@ append(struct logfile *lf, const char *data, size_t len)
 	}
 }
 
-/* Reads what the pipe holds now; returns false at end of file or error. */
+/*
+ * Reads the data now in the pipe, and returns false at end of file or on an
+ * error.
+ */
 static bool
 drain(struct logfile *lf)
 {

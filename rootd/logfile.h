@@ -59,7 +59,7 @@ const char *logfile_path(const struct logfile *lf);
 
 /*
  * Appends a line written by the daemon itself (for example "rootd: started
- * pid 42"), so the file tells the story of each run. A final newline is
+ * pid 42"), so the file records each run. A final newline is
  * added. Write errors are logged, never returned.
  */
 void logfile_note(struct logfile *lf, const char *fmt, ...)

@@ -471,8 +471,8 @@ static void
 act_restart(struct sup_unit *unit)
 {
 	if (unit->sup->restarts_held) {
-		log_info("%s: restart cancelled: the supervisor holds restarts "
-		    "during the shutdown", unit->name);
+		log_info("%s: restart cancelled: restarts are disabled during "
+		    "the shutdown", unit->name);
 		return;
 	}
 	act_start(unit);
