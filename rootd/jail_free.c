@@ -34,8 +34,6 @@ undo_step(struct jail *jail, struct jail_step *s, struct nem_err *err)
 {
 	switch (s->kind) {
 	case JAIL_RES_MOUNT:
-		if (os_unmount_under(s->path, err) == -1)
-			return -1;
 		if (s->image != NULL) {
 			struct jail_image *image = s->image;
 
@@ -69,21 +67,26 @@ jail_undo(struct jail *jail, struct nem_err *err)
 	 * it is closed before the mounts are undone. */
 	os_root_close(&jail->root);
 
-	/* Mounts first, deepest last made first, so every device is idle. */
+	/*
+	 * Mounts first, last made first, so every device is idle. Another
+	 * jail that shares a directory can rename mount points meanwhile, so a
+	 * mount left here is swept below through the jail root instead.
+	 */
 	for (size_t i = jail->nsteps; i-- > 0;) {
 		struct jail_step *s = &jail->steps[i];
 
-		if (s->kind == JAIL_RES_MOUNT && undo_step(jail, s, &e) == -1)
-			keep_first(jail, &rc, err, &e);
+		if (s->kind == JAIL_RES_MOUNT &&
+		    os_unmount_under(s->path, &e) == -1)
+			log_debug("jail %s: %s. Sweeping the whole root next.",
+			    jail->name, e.msg);
 	}
 	if (os_unmount_under(jail->root_path, &e) == -1)
 		keep_first(jail, &rc, err, &e);
 	jail_hook("free-unmounted");
 
+	/* Images are released once no mount of this jail uses them. */
 	for (size_t i = jail->nsteps; i-- > 0;) {
-		struct jail_step *s = &jail->steps[i];
-
-		if (s->kind != JAIL_RES_MOUNT && undo_step(jail, s, &e) == -1)
+		if (undo_step(jail, &jail->steps[i], &e) == -1)
 			keep_first(jail, &rc, err, &e);
 	}
 

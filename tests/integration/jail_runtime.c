@@ -209,12 +209,14 @@ teardown(void **state)
 		close_runtime(f);
 	if (os_unmount_under(f->dir, &err) == -1)
 		fprintf(stderr, "teardown: %s\n", err.msg);
+	/* Our own descriptor first: a device still open is only cleared
+	 * once that descriptor closes. */
+	os_disk_detach(&f->disk, &err);
 	if (os_disk_list(f->dir, &disks, &n, &err) == 0) {
 		for (size_t i = 0; i < n; i++)
 			os_disk_detach(&disks[i], &err);
 		free(disks);
 	}
-	os_disk_detach(&f->disk, &err);
 	if (fixture_count_mounts(f->dir) == 0)
 		fixture_run((char *[]){ "rm", "-rf", "--one-file-system",
 		    f->dir, NULL });

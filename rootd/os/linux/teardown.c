@@ -287,19 +287,24 @@ os_unmount_under(const char *prefix, struct nem_err *err)
 			usleep(1000u << pass);
 	}
 
-	/* What is left is covered or unreachable: detach the whole prefix. */
-	if (os_mount_list(prefix, &mounts, &count, err) == -1)
-		return -1;
-	if (count > 0) {
-		struct os_mount top = mounts[count - 1];
-
-		log_warn("%s: %zu mounts could not be unmounted one by one, "
-		    "detaching %s lazily", prefix, count, top.path);
-		if (unmount_one(&top, MNT_DETACH) != 0)
-			log_warn("%s: cannot detach: %s", top.path,
-			    strerror(errno));
+	/* Detach what is left lazily, shallowest first, because a detached
+	 * mount takes the mounts below it along. */
+	for (int pass = 0; pass < UNMOUNT_PASSES; pass++) {
+		if (os_mount_list(prefix, &mounts, &count, err) == -1)
+			return -1;
+		if (count > 0 && pass == 0)
+			log_warn("%s: %zu mounts could not be unmounted one by "
+			    "one, detaching them lazily", prefix, count);
+		for (size_t i = count; i-- > 0;) {
+			if (unmount_one(&mounts[i], MNT_DETACH) == -1 &&
+			    errno != EINVAL)
+				log_warn("%s: cannot detach: %s",
+				    mounts[i].path, strerror(errno));
+		}
+		os_mount_list_free(mounts, count);
+		if (count == 0)
+			break;
 	}
-	os_mount_list_free(mounts, count);
 
 	if (os_mount_list(prefix, &mounts, &count, err) == -1)
 		return -1;
