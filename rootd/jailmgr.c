@@ -39,21 +39,27 @@
  *   waiting      --services ready--> allocating, then starting
  *                (or failed when alloc or spawn fails)          act_deps
  *   starting     --host.ready--> ready                          act_ready
- *   ready        --exit, restart due--> starting                jail_exited
+ *   starting, ready --exit, restart due--> starting, or failed once
+ *                the restart delay is at its cap                jail_exited
+ *   failed (retrying) --supervisor restart--> starting     jail_unit_start
  *   waiting      --stop--> stopped                              act_stop_idle
  *   starting, ready --stop--> stopping                          act_stop_run
  *   stopping     --process down--> freeing --> stopped          act_down
  *   starting, ready --exit, no restart--> freeing --> stopped
  *                (exit status 0) or failed                      act_exit
  *   defined, stopped, failed --stop--> (unchanged, done at once) act_stop_done
+ *   failed (retrying) --stop--> stopping                        act_stop_failed
+ *   failed (retrying) --start--> starting, without the backoff  act_start
  * Allocating is left within the same call (the runtime is synchronous).
  * Every other pair is ignored and logged at debug level.
  *
- * Restarts: the jail never gives up. Each run that ends while the policy
- * restarts it frees the tree, and the supervisor allocates a new one
- * after its backoff delay, doubled per failure up to restart_delay_max
- * and kept at that cap until a run lasts restart_reset. A failed
- * allocation or spawn is retried the same way.
+ * Restarts: each run that ends while the policy restarts it frees the
+ * tree, and the supervisor allocates a new one after its backoff delay,
+ * doubled per failure up to restart_delay_max and kept at that cap until
+ * a run lasts restart_reset. A failed allocation or spawn is retried the
+ * same way. Once the delay is at its cap, the jail is marked failed with
+ * its last exit status and log tail, and is still retried at the cap, so
+ * it recovers by itself when what it lacked comes back.
  *
  * Channel close: when a jail's channel closes while its root process runs
  * (the process closed fd 3, or sent a frame that violates the protocol),
@@ -63,6 +69,7 @@
  */
 #include "broker.h"
 #include "jailmgr_int.h"
+#include "units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +116,7 @@ static void act_ready(struct jm_jail *);
 static void act_stop_idle(struct jm_jail *);
 static void act_stop_run(struct jm_jail *);
 static void act_stop_done(struct jm_jail *);
+static void act_stop_failed(struct jm_jail *);
 static void act_down(struct jm_jail *);
 static void act_exit(struct jm_jail *);
 
@@ -132,7 +140,7 @@ static const jm_action jm_table[JM_ST_COUNT][JM_EV_COUNT] = {
 			    act_ignore, act_ignore },
 	[JM_ST_STOPPED] = { act_start, act_ignore, act_ignore, act_stop_done,
 			    act_ignore, act_ignore },
-	[JM_ST_FAILED] =  { act_start, act_ignore, act_ignore, act_stop_done,
+	[JM_ST_FAILED] =  { act_start, act_ignore, act_ignore, act_stop_failed,
 			    act_ignore, act_ignore },
 };
 
@@ -300,8 +308,10 @@ defer(struct jm_jail *j, enum jm_event_kind ev)
 bool
 jm_jail_active(const struct jm_jail *j)
 {
-	return j->state != JM_ST_DEFINED && j->state != JM_ST_STOPPED &&
-	    j->state != JM_ST_FAILED;
+	/* A failed jail with a unit keeps failing and is retried. */
+	if (j->state == JM_ST_FAILED)
+		return j->unit != NULL;
+	return j->state != JM_ST_DEFINED && j->state != JM_ST_STOPPED;
 }
 
 static void
@@ -585,12 +595,47 @@ on_chan_close(struct chan *ch, const struct nem_err *why, void *arg)
 		    j->name);
 }
 
-/* Counts a failed start, which the supervisor retries after its backoff. */
+static void add_log_tail(struct jm_jail *j, char *reason, size_t len);
+
+/*
+ * Writes the reason of a jail that keeps failing: what happened last, the
+ * failures in a row, when the next try comes, and the tail of its log.
+ */
+static void
+crash_loop_reason(struct jm_jail *j, const char *what,
+    const struct sup_unit_info *plan, char *reason, size_t len)
+{
+	char delay[32], reset[32];
+
+	snprintf(reason, len, "root process %s; failed %u times in a row, "
+	    "next try in %s (the count resets after %s up)", what, j->fails,
+	    units_format_duration(plan->restart_delay_ms, delay,
+	    sizeof(delay)), units_format_duration(
+	    j->cfg->policy.restart_reset_ms, reset, sizeof(reset)));
+	add_log_tail(j, reason, len);
+}
+
+/*
+ * Counts a failed start, which the supervisor retries after its backoff,
+ * and marks the jail failed once the restart delay is at its cap.
+ */
 static void
 start_failed(struct jm_jail *j, const struct nem_err *err)
 {
+	struct sup_unit_info plan;
+	char reason[JM_REASON_MAX], what[JM_REASON_MAX];
+
 	snprintf(j->start_err, sizeof(j->start_err), "%.200s", err->msg);
 	j->fails++;
+	if (j->unit == NULL || j->cfg->policy.restart == CFG_RESTART_NEVER ||
+	    j->jm->shutting_down)
+		return;
+	sup_unit_restart_plan(j->unit, &plan);
+	if (plan.state != SUP_ST_FAILED)
+		return;
+	snprintf(what, sizeof(what), "start failed: %.120s", err->msg);
+	crash_loop_reason(j, what, &plan, reason, sizeof(reason));
+	set_state(j, JM_ST_FAILED, "%s", reason);
 }
 
 /*
@@ -646,6 +691,9 @@ jail_unit_start(void *arg, struct nem_err *err)
 	j->run_started_ms = jm_now_ms();
 	jm_pid_remember(jm, j->dir, pid);
 	logfile_note(j->log, "rootd: started root process %d", (int)pid);
+	if (j->state == JM_ST_FAILED)
+		set_state(j, JM_ST_STARTING, "trying again after %u failures "
+		    "in a row", j->fails);
 	return pid;
 }
 
@@ -672,6 +720,7 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 {
 	struct jm_jail *j = arg;
 	struct jm *jm = j->jm;
+	struct sup_unit_info plan;
 	char desc[64];
 	bool restart, was_ready;
 
@@ -713,17 +762,30 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 		return;
 	}
 
-	/*
-	 * The state is recorded before the tree is freed: freeing records
-	 * the runtime's row as stopped, and the next run's allocation
-	 * rejects a row still in state starting.
-	 */
 	was_ready = j->state == JM_ST_READY;
-	set_state(j, JM_ST_STARTING, "root process %d %s; restarting (%u "
-	    "failures in a row)", (int)pid, desc, j->fails);
+	sup_unit_restart_plan(j->unit, &plan);
+	if (plan.state == SUP_ST_FAILED) {
+		char reason[JM_REASON_MAX];
+
+		/* Recorded after the free, which records the row stopped. */
+		free_tree(j);
+		crash_loop_reason(j, desc, &plan, reason, sizeof(reason));
+		set_state(j, JM_ST_FAILED, "%s", reason);
+	} else {
+		char delay[32];
+
+		/*
+		 * Recorded before the free: the next run's allocation
+		 * rejects a row still in state starting.
+		 */
+		set_state(j, JM_ST_STARTING, "root process %d %s; restarting "
+		    "in %s (%u failures in a row)", (int)pid, desc,
+		    units_format_duration(plan.restart_delay_ms, delay,
+		    sizeof(delay)), j->fails);
+		free_tree(j);
+	}
 	if (was_ready)
 		jm_deps_changed(jm);
-	free_tree(j);
 }
 
 static const struct sup_unit_ops jail_unit_ops = {
@@ -864,6 +926,15 @@ act_start(struct jm_jail *j)
 	bool known;
 	const char *svc;
 
+	/* A jail that keeps failing is tried again now, not at its timer. */
+	if (j->unit != NULL) {
+		struct nem_err err;
+
+		if (sup_unit_start(j->unit, &err) == -1)
+			log_info("jail %s: %s", j->name, err.msg);
+		return;
+	}
+
 	j->fails = 0;
 	j->last_status = -1;
 	if (j->state == JM_ST_STOPPED || j->state == JM_ST_FAILED ||
@@ -921,6 +992,15 @@ act_stop_done(struct jm_jail *j)
 }
 
 static void
+act_stop_failed(struct jm_jail *j)
+{
+	if (j->unit != NULL)
+		act_stop_run(j);
+	else
+		act_stop_done(j);
+}
+
+static void
 on_unit_down(void *arg)
 {
 	struct jm_jail *j = arg;
@@ -947,25 +1027,54 @@ act_down(struct jm_jail *j)
 	free_and_settle(j, JM_ST_STOPPED, NULL);
 }
 
-/* Appends the last lines of the jail's log to reason. */
+/*
+ * Appends the last lines of the jail's log to reason, joined by " | " so
+ * the reason stays one line. The daemon's notes of each start and exit,
+ * which the reason states already, and a first line cut by the tail's
+ * size are left out.
+ */
 static void
 add_log_tail(struct jm_jail *j, char *reason, size_t len)
 {
-	char *tail;
-	size_t n, used;
+	char *tail, *line, *save, *lines[64];
+	size_t n, used, room, nlines = 0, first;
 	struct nem_err err;
 
 	if (logfile_tail(logfile_path(j->log), JM_LOG_TAIL_BYTES, &tail, &n,
-	    &err) == -1)
+	    &err) == -1) {
+		log_debug("jail %s: %s", j->name, err.msg);
 		return;
-	log_info("jail %s: last output:\n%s", j->name, tail);
-	used = strlen(reason);
-	if (n > 0 && used + 16 < len) {
-		/* The record keeps only the end, which fits the reason. */
-		size_t room = len - used - 16;
-		const char *from = n > room ? tail + (n - room) : tail;
+	}
+	for (line = strtok_r(tail, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line == tail && n >= JM_LOG_TAIL_BYTES)
+			continue;
+		if (strncmp(line, "rootd: started root process ", 28) == 0 ||
+		    strncmp(line, "rootd: root process ", 20) == 0 ||
+		    line[0] == '\0')
+			continue;
+		if (nlines == sizeof(lines) / sizeof(lines[0])) {
+			memmove(lines, lines + 1, (nlines - 1) * sizeof(*lines));
+			nlines--;
+		}
+		lines[nlines++] = line;
+	}
 
-		snprintf(reason + used, len - used, "; log tail: %s", from);
+	/* Keep the last lines that fit whole. */
+	used = strlen(reason);
+	room = len > used + 16 ? len - used - 16 : 0;
+	first = nlines;
+	for (size_t total = 0; first > 0; first--) {
+		total += strlen(lines[first - 1]) + 3;
+		if (total > room)
+			break;
+	}
+	if (first < nlines) {
+		used += (size_t)snprintf(reason + used, len - used,
+		    "; log tail: %s", lines[first]);
+		for (size_t i = first + 1; i < nlines && used < len; i++)
+			used += (size_t)snprintf(reason + used, len - used,
+			    " | %s", lines[i]);
 	}
 	free(tail);
 }

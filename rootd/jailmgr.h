@@ -48,7 +48,7 @@ enum jm_state {
 #define JM_LOG_TAIL_BYTES 2048
 
 /* Maximum bytes of a reason string. */
-#define JM_REASON_MAX 256
+#define JM_REASON_MAX 1024
 
 /*
  * The jail runtime as the manager uses it: builds and tears down a jail's

@@ -115,6 +115,7 @@ struct sup_unit {
 	struct event *timer;
 	struct nem_err start_err;	/* error of the last failed start */
 
+	uint64_t exit_ran_ms;		/* run time of the exit being handled */
 	bool in_exited;			/* the exited callback runs */
 	sup_done_cb stop_done;		/* completion of a pending stop */
 	void *stop_arg;
@@ -373,6 +374,33 @@ become_down(struct sup_unit *unit)
 }
 
 /*
+ * Computes the failure count and delay of the restart that follows a run
+ * of ran_ms (0: the start failed). Returns the state the unit enters:
+ * backoff, or failed once the delay has reached its cap.
+ */
+static enum sup_state
+next_restart(const struct sup_unit *unit, uint64_t ran_ms,
+    uint64_t *failures, uint64_t *delay_ms)
+{
+	const struct sup_policy *p = &unit->policy;
+
+	*failures = unit->failures;
+	*delay_ms = unit->delay_ms;
+	if (ran_ms >= p->restart_reset_ms && ran_ms > 0) {
+		*failures = 0;
+		*delay_ms = 0;
+	}
+	(*failures)++;
+	if (*delay_ms == 0)
+		*delay_ms = p->restart_delay_ms;
+	else
+		*delay_ms = sup_backoff_next(*delay_ms, p->restart_delay_max_ms);
+	if (*delay_ms >= p->restart_delay_max_ms && *failures >= 2)
+		return SUP_ST_FAILED;
+	return SUP_ST_BACKOFF;
+}
+
+/*
  * Schedules the next start after a failed start or after an exit that the
  * policy restarts. ran_ms is how long the process ran, 0 when it did not
  * start.
@@ -383,23 +411,12 @@ plan_restart(struct sup_unit *unit, uint64_t ran_ms)
 	const struct sup_policy *p = &unit->policy;
 	char delay[32];
 
-	if (ran_ms >= p->restart_reset_ms && ran_ms > 0) {
-		unit->failures = 0;
-		unit->delay_ms = 0;
-	}
-	unit->failures++;
-	if (unit->delay_ms == 0)
-		unit->delay_ms = p->restart_delay_ms;
-	else
-		unit->delay_ms = sup_backoff_next(unit->delay_ms,
-		    p->restart_delay_max_ms);
-
+	unit->state = next_restart(unit, ran_ms, &unit->failures,
+	    &unit->delay_ms);
 	fmt_ms(unit->delay_ms, delay, sizeof(delay));
-	if (unit->delay_ms >= p->restart_delay_max_ms &&
-	    unit->failures >= 2) {
+	if (unit->state == SUP_ST_FAILED) {
 		char status[96], reset[32];
 
-		unit->state = SUP_ST_FAILED;
 		log_warn("%s: failed %" PRIu64 " times in a row (last: %s); "
 		    "restarting every %s until it stays up for %s",
 		    unit->name, unit->failures,
@@ -407,7 +424,6 @@ plan_restart(struct sup_unit *unit, uint64_t ran_ms)
 		    fmt_status(unit->last_status, status, sizeof(status)),
 		    delay, fmt_ms(p->restart_reset_ms, reset, sizeof(reset)));
 	} else {
-		unit->state = SUP_ST_BACKOFF;
 		log_info("%s: restarting in %s", unit->name, delay);
 	}
 	arm_timer(unit, unit->delay_ms);
@@ -489,6 +505,7 @@ act_exit(struct sup_unit *unit)
 
 	unit->pid = 0;
 	unit->last_status = status;
+	unit->exit_ran_ms = ran;
 	fmt_status(status, what, sizeof(what));
 	fmt_ms(ran, took, sizeof(took));
 	if (clean)
@@ -884,6 +901,14 @@ sup_unit_info(const struct sup_unit *unit, struct sup_unit_info *info)
 	info->starts = unit->starts;
 	info->failures = unit->failures;
 	info->restart_delay_ms = unit->delay_ms;
+}
+
+void
+sup_unit_restart_plan(const struct sup_unit *unit, struct sup_unit_info *plan)
+{
+	sup_unit_info(unit, plan);
+	plan->state = next_restart(unit, unit->in_exited ? unit->exit_ran_ms :
+	    0, &plan->failures, &plan->restart_delay_ms);
 }
 
 const char *

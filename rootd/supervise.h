@@ -189,6 +189,16 @@ int sup_unit_remove(struct sup_unit *unit, struct nem_err *err);
 /* Fills *info with the unit's current state. */
 void sup_unit_info(const struct sup_unit *unit, struct sup_unit_info *info);
 
+/*
+ * Fills *plan as sup_unit_info would read once the next restart is
+ * planned: state backoff, or failed when the delay is at its cap, with
+ * failures and restart_delay_ms. Meant for the exited callback (the plan
+ * after this exit) and the start callback when it fails (after this
+ * start), both of which run before the supervisor plans the restart.
+ */
+void sup_unit_restart_plan(const struct sup_unit *unit,
+    struct sup_unit_info *plan);
+
 /* Returns the unit's name, owned by the unit. */
 const char *sup_unit_name(const struct sup_unit *unit);
 

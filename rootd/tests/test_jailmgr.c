@@ -436,8 +436,18 @@ never(struct fx *fx, const void *arg)
 	return false;
 }
 
+static bool
+is_failed(struct fx *fx, const void *arg)
+{
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	return jm_jail_status(fx->jm, arg, &info, &err) == 0 &&
+	    info.state == JM_ST_FAILED;
+}
+
 static void
-test_crash_keeps_restarting(void **state)
+test_crash_fails_and_retries(void **state)
 {
 	struct fx *fx = *state;
 	struct jm_jail_info info;
@@ -452,10 +462,16 @@ test_crash_keeps_restarting(void **state)
 	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n");
 	assert_int_equal(jm_start(fx->jm, &err), 0);
 
-	/* With delays of 100, 200, 200, ... ms, 3 s hold about 15 runs. */
+	/* At the 200 ms cap it is failed, with its exit and log tail. */
+	assert_true(run_until(fx, is_failed, "crash", 5000));
+	assert_int_equal(jm_jail_status(fx->jm, "crash", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "exited with status 3"));
+	assert_non_null(strstr(info.reason, "times in a row"));
+	assert_non_null(strstr(info.reason, "boom"));
+
+	/* It is still tried: 3 s hold about 15 runs at 200 ms. */
 	(void)run_until(fx, never, NULL, 3000);
 	assert_int_equal(jm_jail_status(fx->jm, "crash", &info, &err), 0);
-	assert_int_not_equal(info.state, JM_ST_FAILED);
 	assert_true(rt_allocs > 5);
 	assert_true(info.restarts > 5);
 
@@ -736,7 +752,7 @@ main(int argc, char **argv)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_waiting_for_stopped_provider,
 		    fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_crash_keeps_restarting,
+		cmocka_unit_test_setup_teardown(test_crash_fails_and_retries,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_over_channel,
 		    fx_setup, fx_teardown),

@@ -342,7 +342,7 @@ dependency_order(void **state)
 	assert_int_equal(fixture_count_loops(f->dir), 0);
 }
 
-/* a crashing root process is restarted with backoff until it is stopped */
+/* a crashing root process backs off, fails, retries until stopped */
 static void
 crash_backoff(void **state)
 {
@@ -362,17 +362,37 @@ crash_backoff(void **state)
 	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n");
 	kill(f->pid, SIGHUP);
 
-	/* The jail never gives up: it restarts every 400 ms at the cap. */
+	/*
+	 * At the 400 ms cap the jail is marked failed with its exit status
+	 * and log tail, and is still retried at the cap.
+	 */
 	for (int i = 0; i < 300 && !log_has(f, "restarting every"); i++)
 		usleep(100000);
 	assert_true(log_has(f, "restarting every"));
-	assert_int_equal(dfx_jail_state(f, "crash", st, sizeof(st), reason,
-	    sizeof(reason)), 0);
-	assert_string_equal(st, "starting");
-	assert_non_null(strstr(reason, "failures in a row"));
+	st[0] = '\0';
+	for (int i = 0; i < 200 && strcmp(st, "failed") != 0; i++) {
+		assert_int_equal(dfx_jail_state(f, "crash", st, sizeof(st),
+		    reason, sizeof(reason)), 0);
+		usleep(10000);
+	}
+	assert_string_equal(st, "failed");
+	assert_non_null(strstr(reason, "times in a row"));
 	assert_non_null(strstr(reason, "status 4"));
+	assert_non_null(strstr(reason, "log tail: "));
+	assert_non_null(strstr(reason, "crashing"));
 	read_logs(f, "crash", lb);
 	assert_non_null(strstr(lb->text, "crashing"));
+	for (int i = 0; i < 300 && !log_has(f, "jail crash: starting: trying "
+	    "again after"); i++)
+		usleep(10000);
+	assert_true(log_has(f, "jail crash: starting: trying again after"));
+
+	/* A start request on a failed jail that is retried is accepted. */
+	bson_init(&body);
+	BSON_APPEND_UTF8(&body, "name", "crash");
+	assert_int_equal(dfx_call(f, SVC_JAIL, 3, &body, -1, NULL, NULL, 0),
+	    NEM_OK);
+	bson_destroy(&body);
 
 	/* A stop ends the restarts and frees the tree. */
 	bson_init(&body);

@@ -60,7 +60,8 @@ log_count_after(struct dfx *f, const char *from, const char *text)
 static int
 restarts_of_jd(struct dfx *f)
 {
-	return log_count_after(f, NULL, "exited with status 3; restarting (");
+	/* Each exit gets one state line: restarting, or failed at the cap. */
+	return log_count_after(f, NULL, "exited with status 3; ");
 }
 
 /* Counts the mounts at or under f->run in this mount namespace. */
