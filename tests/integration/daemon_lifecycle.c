@@ -342,6 +342,64 @@ dependency_order(void **state)
 	assert_int_equal(fixture_count_loops(f->dir), 0);
 }
 
+/* Jails that require nothing all run before any of them is ready. */
+#define GATED_JAILS 6
+#define GATED_JAIL \
+	"autostart = true\n[process]\nexec = [\"/bin/sh\", \"-c\", " \
+	"\"while ! test -e /data/open; do /bin/busybox sleep 0.05; done; " \
+	"exec /ready\"]\nstop_timeout = \"3s\"\n" \
+	"[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n" \
+	"[[mount]]\ntype = \"shared\"\ndest = \"/data\"\n" \
+	"share = \"gate\"\nreadonly = true\n"
+
+static void
+independent_in_parallel(void **state)
+{
+	struct dfx *f = *state;
+	char name[16], st[32], path[192];
+	int starting = 0;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+	for (int i = 0; i < GATED_JAILS; i++) {
+		snprintf(name, sizeof(name), "gated%d", i);
+		dfx_write_jail(f, name, GATED_JAIL);
+	}
+	kill(f->pid, SIGHUP);
+
+	/* Every root process runs and waits at the gate at the same time. */
+	for (int tries = 0; tries < 400 && starting < GATED_JAILS; tries++) {
+		starting = 0;
+		for (int i = 0; i < GATED_JAILS; i++) {
+			snprintf(name, sizeof(name), "gated%d", i);
+			if (dfx_jail_state(f, name, st, sizeof(st), NULL,
+			    0) == 0 && strcmp(st, "starting") == 0)
+				starting++;
+		}
+		if (starting < GATED_JAILS)
+			usleep(50000);
+	}
+	if (starting < GATED_JAILS) {
+		char reason[1024] = "";
+
+		dfx_jail_state(f, "gated0", st, sizeof(st), reason,
+		    sizeof(reason));
+		print_message("gated0: %s: %s\n", st, reason);
+		dfx_dump_log(f);
+	}
+	assert_int_equal(starting, GATED_JAILS);
+
+	/* Opening the gate makes them all ready. */
+	snprintf(path, sizeof(path), "%s/shared/gate/open", f->state);
+	assert_int_equal(fixture_run((char *[]){ "touch", path, NULL }), 0);
+	for (int i = 0; i < GATED_JAILS; i++) {
+		snprintf(name, sizeof(name), "gated%d", i);
+		dfx_wait_state(f, name, "ready", 20000);
+	}
+	assert_int_equal(dfx_stop(f), 0);
+	assert_int_equal(dfx_count_mounts(f), 0);
+}
+
 /* a crashing root process backs off, fails, retries until stopped */
 static void
 crash_backoff(void **state)
@@ -823,6 +881,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(dependency_order, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(crash_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(independent_in_parallel, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(reload_difference, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(second_daemon_refused, setup,
