@@ -78,6 +78,7 @@ jail_runtime_open(const struct jail_paths *paths, struct store *store,
 	}
 	rt->store = store;
 	rt->db = db;
+	pthread_mutex_init(&rt->images_lock, NULL);
 	if (snprintf(rt->run_dir, sizeof(rt->run_dir), "%s", paths->run_dir) >=
 	    (int)sizeof(rt->run_dir) ||
 	    snprintf(rt->state_dir, sizeof(rt->state_dir), "%s",
@@ -98,6 +99,7 @@ jail_runtime_open(const struct jail_paths *paths, struct store *store,
 		nem_err_set(err, ENAMETOOLONG, "run directory %s, state "
 		    "directory %s or nem-init path is too long",
 		    paths->run_dir, paths->state_dir);
+		pthread_mutex_destroy(&rt->images_lock);
 		free(rt);
 		return NULL;
 	}
@@ -118,6 +120,7 @@ jail_runtime_open(const struct jail_paths *paths, struct store *store,
 
 fail:
 	nem_err_prefix(err, "jail runtime");
+	pthread_mutex_destroy(&rt->images_lock);
 	free(rt);
 	return NULL;
 }
@@ -134,6 +137,7 @@ jail_runtime_close(struct jail_runtime *rt)
 		os_disk_release(&img->disk);
 		free(img);
 	}
+	pthread_mutex_destroy(&rt->images_lock);
 	free(rt);
 }
 
@@ -166,8 +170,8 @@ image_unmake(struct jail_runtime *rt, struct jail_image *img, bool recorded)
 		log_warn("image %s: %s", img->sha256, e.msg);
 }
 
-struct jail_image *
-jail_image_acquire(struct jail_runtime *rt, const char *sha256,
+static struct jail_image *
+image_acquire_locked(struct jail_runtime *rt, const char *sha256,
     const char *fstype, struct nem_err *err)
 {
 	char backing[PATH_MAX];
@@ -249,9 +253,21 @@ fail:
 	return NULL;
 }
 
-int
-jail_image_release(struct jail_runtime *rt, struct jail_image *image,
-    struct nem_err *err)
+struct jail_image *
+jail_image_acquire(struct jail_runtime *rt, const char *sha256,
+    const char *fstype, struct nem_err *err)
+{
+	struct jail_image *img;
+
+	pthread_mutex_lock(&rt->images_lock);
+	img = image_acquire_locked(rt, sha256, fstype, err);
+	pthread_mutex_unlock(&rt->images_lock);
+	return img;
+}
+
+static int
+image_release_locked(struct jail_runtime *rt, struct db *db,
+    struct jail_image *image, struct nem_err *err)
 {
 	struct jail_image **pp;
 	int rc = 0;
@@ -272,7 +288,7 @@ jail_image_release(struct jail_runtime *rt, struct jail_image *image,
 		rc = -1;
 	if (rmdir(image->path) == -1 && errno != ENOENT && rc == 0)
 		rc = nem_err_sys(err, errno, "cannot remove %s", image->path);
-	if (jail_db_image_delete(rt->db, image->sha256,
+	if (jail_db_image_delete(db, image->sha256,
 	    rc == 0 ? err : NULL) == -1)
 		rc = -1;
 	if (rc == -1)
@@ -281,6 +297,18 @@ jail_image_release(struct jail_runtime *rt, struct jail_image *image,
 		log_debug("image %s: unmounted from %s", image->sha256,
 		    image->path);
 	free(image);
+	return rc;
+}
+
+int
+jail_image_release(struct jail_runtime *rt, struct db *db,
+    struct jail_image *image, struct nem_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&rt->images_lock);
+	rc = image_release_locked(rt, db, image, err);
+	pthread_mutex_unlock(&rt->images_lock);
 	return rc;
 }
 
@@ -387,7 +415,7 @@ jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
 		return nem_err_set(err, EBUSY, "jail %s: the root process was "
 		    "already started (pid %ld)", jail->name,
 		    (long)jail->proc.pid);
-	if (jail_db_state_set(jail->rt->db, jail->name, JAIL_STATE_STARTING,
+	if (jail_db_state_set(jail->db, jail->name, JAIL_STATE_STARTING,
 	    NULL, err) == -1)
 		return -1;
 
@@ -450,7 +478,7 @@ jail_spawn(struct jail *jail, int channel_fd, int log_fd, pid_t *pid,
 
 	log_info("jail %s: root process %s started as pid %ld", jail->name,
 	    cfg->cmd.exec[0], (long)jail->proc.pid);
-	if (jail_db_pid_set(jail->rt->db, jail->name, jail->proc.pid,
+	if (jail_db_pid_set(jail->db, jail->name, jail->proc.pid,
 	    &e) == -1)
 		log_warn("jail %s: %s", jail->name, e.msg);
 	*pid = jail->proc.pid;
@@ -468,7 +496,7 @@ fail:
 	jail->proc.pidfd = -1;
 	nem_err_prefix(err, "jail %s: cannot start the root process",
 	    jail->name);
-	if (jail_db_state_set(jail->rt->db, jail->name, JAIL_STATE_FAILED,
+	if (jail_db_state_set(jail->db, jail->name, JAIL_STATE_FAILED,
 	    err->msg, &e) == -1)
 		log_warn("jail %s: %s", jail->name, e.msg);
 	return -1;

@@ -142,6 +142,28 @@ int jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
     const char *const *resolved, struct jail **out, struct nem_err *err);
 
 /*
+ * The two halves of jail_alloc_resolved, so that the second can run on
+ * another thread while the event loop goes on.
+ *
+ * jail_alloc_prepare runs on the thread that owns the runtime's database
+ * connection and store: it checks the jail, records it allocating, looks
+ * up its images and mounts them under <run_dir>/images. On success *out
+ * is the prepared jail, which jail_alloc_build must get next. On failure
+ * everything is undone, the jail is recorded failed, and err is set.
+ *
+ * jail_alloc_build makes the jail's tree, on any thread, with db being
+ * that thread's own connection to the state database. Builds of different
+ * jails may run at the same time, and alongside the runtime's other calls
+ * on the owning thread. On failure it undoes everything, records the jail
+ * failed, frees it and sets err. The jail goes back to the owning thread
+ * with jail_adopt before any other call uses it.
+ */
+int jail_alloc_prepare(struct jail_runtime *rt, const struct cfg_jail *cfg,
+    const char *const *resolved, struct jail **out, struct nem_err *err);
+int jail_alloc_build(struct jail *jail, struct db *db, struct nem_err *err);
+void jail_adopt(struct jail *jail);
+
+/*
  * Starts the jail's root process: cfg->cmd.exec as cfg->user (resolved
  * in the jail's own /etc/passwd and /etc/group; root when unset) in new
  * namespaces, with a clean environment (PATH, HOME, then the description's

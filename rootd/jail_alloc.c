@@ -66,7 +66,7 @@ intent(struct jail *jail, enum jail_res_kind kind, const char *path,
 
 	if (s == NULL)
 		return NULL;
-	if (jail_db_res_add(jail->rt->db, jail->name, kind, path, &s->row,
+	if (jail_db_res_add(jail->db, jail->name, kind, path, &s->row,
 	    err) == -1)
 		return NULL;
 	return s;
@@ -78,7 +78,7 @@ done(struct jail *jail, struct jail_step *s, const char *device,
     struct nem_err *err)
 {
 	s->done = true;
-	return jail_db_res_done(jail->rt->db, s->row, device, err);
+	return jail_db_res_done(jail->db, s->row, device, err);
 }
 
 /* Builds the host path of dest in the jail's tree. */
@@ -97,20 +97,22 @@ host_path(const struct jail *jail, const char *dest, char *buf,
 	return 0;
 }
 
-/* Mounts image m, through its shared mount under <run_dir>/images. */
+/*
+ * Mounts image mount i through the shared mount under <run_dir>/images
+ * that jail_alloc_prepare acquired; the step takes over that reference.
+ */
 static int
-mount_image(struct jail *jail, const struct cfg_mount *m,
-    const struct store_image *image, const char *hpath, struct nem_err *err)
+mount_image(struct jail *jail, size_t i, const char *hpath,
+    struct nem_err *err)
 {
+	const struct cfg_mount *m = &jail->cfg->mounts[i];
 	struct jail_step *s;
 
 	s = intent(jail, JAIL_RES_MOUNT, hpath, err);
 	if (s == NULL)
 		return -1;
-	s->image = jail_image_acquire(jail->rt, image->sha256, image->fstype,
-	    err);
-	if (s->image == NULL)
-		return -1;
+	s->image = jail->acquired[i];
+	jail->acquired[i] = NULL;
 	if (os_mount_bind(&jail->root, m->dest, s->image->path, true,
 	    err) == -1)
 		return -1;
@@ -168,7 +170,7 @@ mount_md(struct jail *jail, const struct cfg_mount *m, size_t index,
 		return -1;
 	loop->done = true;
 	jail_hook("md-loop-attached");
-	if (jail_db_res_done(jail->rt->db, loop->row, loop->disk.path,
+	if (jail_db_res_done(jail->db, loop->row, loop->disk.path,
 	    err) == -1)
 		return -1;
 
@@ -294,10 +296,9 @@ file_holder(const struct cfg_jail *cfg, size_t fi)
 	return holder;
 }
 
-/* Makes mount i of the description; images[i] is its looked-up image. */
+/* Makes mount i of the description. */
 static int
-make_mount(struct jail *jail, size_t i, const struct store_image *images,
-    struct nem_err *err)
+make_mount(struct jail *jail, size_t i, struct nem_err *err)
 {
 	const struct cfg_mount *m = &jail->cfg->mounts[i];
 	char hpath[PATH_MAX];
@@ -306,7 +307,7 @@ make_mount(struct jail *jail, size_t i, const struct store_image *images,
 		return -1;
 	switch (m->type) {
 	case CFG_MOUNT_IMAGE:
-		return mount_image(jail, m, &images[i], hpath, err);
+		return mount_image(jail, i, hpath, err);
 	case CFG_MOUNT_MD:
 		return mount_md(jail, m, i, hpath, err);
 	case CFG_MOUNT_SHARED:
@@ -323,8 +324,7 @@ make_mount(struct jail *jail, size_t i, const struct store_image *images,
 
 /* Makes every mount and file copy, then /dev. */
 static int
-make_tree(struct jail *jail, const struct store_image *images,
-    struct nem_err *err)
+make_tree(struct jail *jail, struct nem_err *err)
 {
 	const struct cfg_jail *cfg = jail->cfg;
 	char hpath[PATH_MAX];
@@ -333,7 +333,7 @@ make_tree(struct jail *jail, const struct store_image *images,
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		if (cfg->mounts[i].type == CFG_MOUNT_FILE)
 			continue;
-		if (make_mount(jail, i, images, err) == -1) {
+		if (make_mount(jail, i, err) == -1) {
 			nem_err_prefix(err, "mount %s at %s",
 			    cfg_mount_type_name(cfg->mounts[i].type),
 			    cfg->mounts[i].dest);
@@ -430,17 +430,54 @@ jail_new(struct jail_runtime *rt, const struct cfg_jail *cfg,
 		return NULL;
 	}
 	jail->rt = rt;
+	jail->db = rt->db;
 	jail->cfg = cfg;
 	jail->root.fd = -1;
 	jail->proc.pidfd = -1;
 	snprintf(jail->name, sizeof(jail->name), "%s", cfg->name);
+	jail->images = calloc(cfg->nmounts, sizeof(*jail->images));
+	jail->acquired = calloc(cfg->nmounts, sizeof(*jail->acquired));
+	if (jail->images == NULL || jail->acquired == NULL) {
+		nem_err_sys(err, ENOMEM, "jail %s", cfg->name);
+		jail_destroy(jail);
+		return NULL;
+	}
 	if (jail_path_join(jail->dir, rt->jails_dir, cfg->name, err) == -1 ||
 	    jail_path_join(jail->root_path, jail->dir, "root", err) == -1 ||
 	    jail_path_join(jail->md_dir, jail->dir, "md", err) == -1) {
-		free(jail);
+		jail_destroy(jail);
 		return NULL;
 	}
 	return jail;
+}
+
+void
+jail_destroy(struct jail *jail)
+{
+	os_root_close(&jail->root);
+	free(jail->steps);
+	free(jail->images);
+	free(jail->acquired);
+	free(jail);
+}
+
+/*
+ * Undoes what a failed allocation did, records the jail failed with the
+ * message of err and frees it.
+ */
+static void
+alloc_failed(struct jail *jail, struct nem_err *err)
+{
+	struct nem_err e;
+
+	nem_err_prefix(err, "jail %s: allocation failed", jail->name);
+	if (jail_undo(jail, &e) == -1)
+		log_warn("jail %s: cleanup after a failed allocation: %s",
+		    jail->name, e.msg);
+	if (jail_db_state_set(jail->db, jail->name, JAIL_STATE_FAILED,
+	    err->msg, &e) == -1)
+		log_warn("jail %s: %s", jail->name, e.msg);
+	jail_destroy(jail);
 }
 
 int
@@ -451,12 +488,10 @@ jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
 }
 
 int
-jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
+jail_alloc_prepare(struct jail_runtime *rt, const struct cfg_jail *cfg,
     const char *const *resolved, struct jail **out, struct nem_err *err)
 {
-	struct store_image *images;
 	struct jail *jail;
-	struct nem_err e;
 
 	if (name_check("jail", cfg->name, err) == -1)
 		return -1;
@@ -465,20 +500,45 @@ jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
 		    "must be at /", cfg->name);
 	if (check_not_allocated(rt, cfg->name, err) == -1)
 		return -1;
-	images = calloc(cfg->nmounts, sizeof(*images));
-	if (images == NULL)
-		return nem_err_sys(err, ENOMEM, "jail %s", cfg->name);
 	jail = jail_new(rt, cfg, err);
-	if (jail == NULL) {
-		free(images);
+	if (jail == NULL)
 		return -1;
-	}
 
 	if (jail_db_state_set(rt->db, jail->name, JAIL_STATE_ALLOCATING, NULL,
-	    err) == -1)
-		goto fail_free;
-	if (lookup_images(rt, cfg, resolved, images, err) == -1)
+	    err) == -1) {
+		jail_destroy(jail);
+		return -1;
+	}
+	if (lookup_images(rt, cfg, resolved, jail->images, err) == -1)
 		goto fail;
+
+	/* The store serves this thread only, so images are mounted here. */
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		const struct store_image *image = &jail->images[i];
+
+		if (cfg->mounts[i].type != CFG_MOUNT_IMAGE)
+			continue;
+		jail->acquired[i] = jail_image_acquire(rt, image->sha256,
+		    image->fstype, err);
+		if (jail->acquired[i] == NULL) {
+			nem_err_prefix(err, "mount image at %s",
+			    cfg->mounts[i].dest);
+			goto fail;
+		}
+	}
+	*out = jail;
+	return 0;
+
+fail:
+	alloc_failed(jail, err);
+	return -1;
+}
+
+int
+jail_alloc_build(struct jail *jail, struct db *db, struct nem_err *err)
+{
+	jail->db = db;
+
 	/* The jail's folder may exist: it also contains the log file. */
 	if ((mkdir(jail->dir, 0700) == -1 && errno != EEXIST) ||
 	    mkdir(jail->root_path, 0755) == -1) {
@@ -491,28 +551,35 @@ jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
 	}
 	if (os_root_open(jail->root_path, &jail->root, err) == -1)
 		goto fail;
-	if (make_tree(jail, images, err) == -1)
+	if (make_tree(jail, err) == -1)
 		goto fail;
 	jail_hook("mounted");
 
-	free(images);
 	log_info("jail %s: allocated at %s with %zu mounts", jail->name,
-	    jail->root_path, cfg->nmounts);
-	*out = jail;
+	    jail->root_path, jail->cfg->nmounts);
 	return 0;
 
 fail:
-	nem_err_prefix(err, "jail %s: allocation failed", jail->name);
-	if (jail_undo(jail, &e) == -1)
-		log_warn("jail %s: cleanup after a failed allocation: %s",
-		    jail->name, e.msg);
-	if (jail_db_state_set(rt->db, jail->name, JAIL_STATE_FAILED, err->msg,
-	    &e) == -1)
-		log_warn("jail %s: %s", jail->name, e.msg);
-fail_free:
-	free(images);
-	os_root_close(&jail->root);
-	free(jail->steps);
-	free(jail);
+	alloc_failed(jail, err);
 	return -1;
+}
+
+void
+jail_adopt(struct jail *jail)
+{
+	jail->db = jail->rt->db;
+}
+
+int
+jail_alloc_resolved(struct jail_runtime *rt, const struct cfg_jail *cfg,
+    const char *const *resolved, struct jail **out, struct nem_err *err)
+{
+	struct jail *jail;
+
+	if (jail_alloc_prepare(rt, cfg, resolved, &jail, err) == -1)
+		return -1;
+	if (jail_alloc_build(jail, rt->db, err) == -1)
+		return -1;
+	*out = jail;
+	return 0;
 }

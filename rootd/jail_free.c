@@ -38,7 +38,7 @@ undo_step(struct jail *jail, struct jail_step *s, struct nem_err *err)
 			struct jail_image *image = s->image;
 
 			s->image = NULL;
-			return jail_image_release(jail->rt, image, err);
+			return jail_image_release(jail->rt, jail->db, image, err);
 		}
 		return 0;
 	case JAIL_RES_LOOP:
@@ -89,13 +89,21 @@ jail_undo(struct jail *jail, struct nem_err *err)
 		if (undo_step(jail, &jail->steps[i], &e) == -1)
 			keep_first(jail, &rc, err, &e);
 	}
+	for (size_t i = 0; jail->acquired != NULL && i < jail->cfg->nmounts;
+	    i++) {
+		if (jail->acquired[i] != NULL &&
+		    jail_image_release(jail->rt, jail->db, jail->acquired[i],
+		    &e) == -1)
+			keep_first(jail, &rc, err, &e);
+		jail->acquired[i] = NULL;
+	}
 
 	/* A record goes only once its side effect is undone. */
 	for (size_t i = jail->nsteps; i-- > 0;) {
 		struct jail_step *s = &jail->steps[i];
 
 		if (rc == 0 && s->row != 0 &&
-		    jail_db_res_delete(jail->rt->db, s->row, &e) == -1)
+		    jail_db_res_delete(jail->db, s->row, &e) == -1)
 			keep_first(jail, &rc, err, &e);
 		free(s->path);
 	}
@@ -126,7 +134,7 @@ jail_free(struct jail *jail, struct nem_err *err)
 	struct nem_err e;
 	int rc;
 
-	rc = jail_db_state_set(jail->rt->db, jail->name, JAIL_STATE_FREEING,
+	rc = jail_db_state_set(jail->db, jail->name, JAIL_STATE_FREEING,
 	    NULL, err);
 	if (rc == -1)
 		log_warn("jail %s: freeing without a state record: %s",
@@ -146,12 +154,12 @@ jail_free(struct jail *jail, struct nem_err *err)
 		rc = -1;
 	}
 	if (rc == 0) {
-		rc = jail_db_state_set(jail->rt->db, jail->name,
+		rc = jail_db_state_set(jail->db, jail->name,
 		    JAIL_STATE_STOPPED, NULL, err);
 		log_info("jail %s: freed", jail->name);
 	} else {
 		nem_err_prefix(err, "jail %s: free", jail->name);
 	}
-	free(jail);
+	jail_destroy(jail);
 	return rc;
 }

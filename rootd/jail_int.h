@@ -8,6 +8,7 @@
 #define ROOTD_JAIL_INT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,8 +45,9 @@ struct jail_runtime {
 	char md_cache_dir[PATH_MAX];	/* <state_dir>/cache/md */
 	char image_files_dir[PATH_MAX];	/* <state_dir>/images/sha256 */
 	char init_path[PATH_MAX];	/* nem-init on the host */
-	struct store *store;
-	struct db *db;
+	struct store *store;		/* used on the event loop thread only */
+	struct db *db;			/* the event loop thread's connection */
+	pthread_mutex_t images_lock;	/* guards images and their refs */
 	struct jail_image *images;	/* mounted images, any order */
 };
 
@@ -61,6 +63,7 @@ struct jail_step {
 
 struct jail {
 	struct jail_runtime *rt;
+	struct db *db;			/* connection of the thread using it */
 	const struct cfg_jail *cfg;
 	char name[NAME_MAX_LEN + 1];
 	char dir[PATH_MAX];		/* <run_dir>/jails/<name> */
@@ -70,8 +73,13 @@ struct jail {
 	struct jail_step *steps;
 	size_t nsteps;
 	size_t capsteps;
+	struct store_image *images;	/* per mount, looked up by prepare */
+	struct jail_image **acquired;	/* per mount, until a step owns it */
 	struct os_jail proc;		/* pid 0 until spawned */
 };
+
+/* Frees jail and its arrays; its side effects must be undone. */
+void jail_destroy(struct jail *jail);
 
 /* Calls jail_test_hook with step when it is set. */
 void jail_hook(const char *step);
@@ -92,17 +100,19 @@ int jail_undo(struct jail *jail, struct nem_err *err);
 
 /*
  * Takes a reference on the image sha256 of fstype, mounting it under
- * <run_dir>/images on first use. Returns the image, or NULL with err set.
+ * <run_dir>/images on first use. Uses the store, so only the event loop
+ * thread calls it. Returns the image, or NULL with err set.
  */
 struct jail_image *jail_image_acquire(struct jail_runtime *rt,
     const char *sha256, const char *fstype, struct nem_err *err);
 
 /*
  * Drops a reference on image; the last one unmounts it, detaches its loop
- * device and deletes its record. Returns 0, or -1 with err set.
+ * device and deletes its record through db, the calling thread's
+ * connection. Safe on any thread. Returns 0, or -1 with err set.
  */
-int jail_image_release(struct jail_runtime *rt, struct jail_image *image,
-    struct nem_err *err);
+int jail_image_release(struct jail_runtime *rt, struct db *db,
+    struct jail_image *image, struct nem_err *err);
 
 /* State database records (jail_db.c). */
 const char *jail_res_kind_name(enum jail_res_kind kind);

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread_np.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,7 +279,8 @@ template_open(const char *cache_dir, uint64_t size, struct nem_err *err)
 			    path);
 		return fd;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+	    (long)pthread_getthreadid_np());
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd == -1)
@@ -371,7 +373,8 @@ os_md_image_create(const char *cache_dir, const char *path, uint64_t size,
 	src = template_open(cache_dir, size, err);
 	if (src == -1)
 		return -1;
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+	    (long)pthread_getthreadid_np());
 	dst = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (dst == -1) {

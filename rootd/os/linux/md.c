@@ -106,10 +106,11 @@ template_open(const char *cache_dir, uint64_t size, struct nem_err *err)
 		return fd;
 	}
 
-	/* Build it under a private name and rename it in place, so a
-	 * concurrent or interrupted build never exposes a half template. */
+	/* Build it under a name private to this thread and rename it in
+	 * place, so a concurrent or interrupted build never exposes a half
+	 * template. */
 	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
-	    (long)getpid()) >= (int)sizeof(tmp))
+	    (long)gettid()) >= (int)sizeof(tmp))
 		return nem_err_set(err, ENAMETOOLONG, "md template folder %s "
 		    "is too long", cache_dir);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -255,7 +256,7 @@ os_md_image_create(const char *cache_dir, const char *path, uint64_t size,
 		return -1;
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
-	    (long)getpid()) >= (int)sizeof(tmp)) {
+	    (long)gettid()) >= (int)sizeof(tmp)) {
 		close(src);
 		return nem_err_set(err, ENAMETOOLONG, "md image path %s is "
 		    "too long", path);
