@@ -50,7 +50,10 @@
  *   defined, stopped, failed --stop--> (unchanged, done at once) act_stop_done
  *   failed (retrying) --stop--> stopping                        act_stop_failed
  *   failed (retrying) --start--> starting, without the backoff  act_start
- * Allocating is left within the same call (the runtime is synchronous).
+ *   allocating   --stop--> stopping, settled when the allocation ends
+ *                                                                act_stop_alloc
+ * Allocating is left within the same call when the runtime allocates
+ * synchronously, and in on_allocated when it allocates in the background.
  * Every other pair is ignored and logged at debug level.
  *
  * Restarts: each run that ends while the policy restarts it frees the
@@ -117,6 +120,7 @@ static void act_stop_idle(struct jm_jail *);
 static void act_stop_run(struct jm_jail *);
 static void act_stop_done(struct jm_jail *);
 static void act_stop_failed(struct jm_jail *);
+static void act_stop_alloc(struct jm_jail *);
 static void act_down(struct jm_jail *);
 static void act_exit(struct jm_jail *);
 
@@ -128,8 +132,8 @@ static const jm_action jm_table[JM_ST_COUNT][JM_EV_COUNT] = {
 			    act_ignore, act_ignore },
 	[JM_ST_WAITING] = { act_ignore, act_deps, act_ignore, act_stop_idle,
 			    act_ignore, act_ignore },
-	[JM_ST_ALLOCATING] = { act_ignore, act_ignore, act_ignore, act_ignore,
-			    act_ignore, act_ignore },
+	[JM_ST_ALLOCATING] = { act_ignore, act_ignore, act_ignore,
+			    act_stop_alloc, act_ignore, act_ignore },
 	[JM_ST_STARTING] = { act_ignore, act_ignore, act_ready, act_stop_run,
 			    act_exit, act_ignore },
 	[JM_ST_READY] =   { act_ignore, act_ignore, act_ignore, act_stop_run,
@@ -494,9 +498,26 @@ jm_refs_sync(struct jm_jail *j)
 }
 
 /*
- * Allocates the jail's tree with the images its description resolved to.
- * When they are not resolved (the store lacked an image when the
- * description was applied), resolves them now and records them. Failure
+ * Resolves the images of j's description when they are not resolved yet
+ * (the store lacked an image when the description was applied), and
+ * records them. Returns 0, or -1 with err.
+ */
+static int
+resolve_tree(struct jm_jail *j, struct nem_err *err)
+{
+	struct jm *jm = j->jm;
+
+	if (jm->store != NULL && j->resolved == NULL) {
+		if (jm_resolve(jm, j->cfg, &j->resolved, err) == -1)
+			return -1;
+		jm_refs_sync(j);
+	}
+	return 0;
+}
+
+/*
+ * Allocates the jail's tree with the images its description resolved to,
+ * resolving them first when needed (resolve_tree). Failure
  * messages already name the jail and the failed step ("jail NAME:
  * allocation failed: ..." from jail_alloc), so callers use them as they
  * are.
@@ -506,11 +527,8 @@ alloc_tree(struct jm_jail *j, struct nem_err *err)
 {
 	struct jm *jm = j->jm;
 
-	if (jm->store != NULL && j->resolved == NULL) {
-		if (jm_resolve(jm, j->cfg, &j->resolved, err) == -1)
-			return NULL;
-		jm_refs_sync(j);
-	}
+	if (resolve_tree(j, err) == -1)
+		return NULL;
 	if (jm->rt.alloc_resolved != NULL)
 		return jm->rt.alloc_resolved(jm->rt.arg, j->cfg,
 		    (const char *const *)j->resolved, err);
@@ -871,32 +889,23 @@ free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
 	after_stop(j);
 }
 
-/*
- * Allocates the tree and starts the root process. Called in state
- * waiting or while leaving defined, stopped or failed.
- *
- * NOTE: the runtime's alloc is synchronous, so jails that become
- * startable together are allocated one after the other on the event
- * loop, none waiting for another's readiness. Overlapping allocations
- * would need the runtime in a worker thread with its own database
- * connection.
- */
+/* Marks j failed after its allocation failed with err. */
 static void
-allocate_and_spawn(struct jm_jail *j)
+allocation_failed(struct jm_jail *j, const struct nem_err *err)
+{
+	logfile_note(j->log, "rootd: %s", err->msg);
+	set_state(j, JM_ST_FAILED, "%s", err->msg);
+	finish_waiters(j);
+}
+
+/* Starts the root process in the tree j->handle that was just allocated. */
+static void
+spawn_allocated(struct jm_jail *j)
 {
 	struct jm *jm = j->jm;
 	struct sup_policy policy;
 	struct sup_unit_info info;
 	struct nem_err err;
-
-	set_state(j, JM_ST_ALLOCATING, NULL);
-	j->handle = alloc_tree(j, &err);
-	if (j->handle == NULL) {
-		logfile_note(j->log, "rootd: %s", err.msg);
-		set_state(j, JM_ST_FAILED, "%s", err.msg);
-		finish_waiters(j);
-		return;
-	}
 
 	set_state(j, JM_ST_STARTING, NULL);
 	jm_policy_from_cfg(&j->cfg->policy, &policy);
@@ -918,6 +927,72 @@ allocate_and_spawn(struct jm_jail *j)
 		snprintf(reason, sizeof(reason), "start failed: %.200s", err.msg);
 		free_and_settle(j, JM_ST_FAILED, reason);
 	}
+}
+
+/*
+ * Ends a background allocation of j: starts the root process, or marks j
+ * failed, or, when a stop arrived meanwhile, frees the tree and settles
+ * j as stopped.
+ */
+static void
+on_allocated(void *arg, void *handle, const struct nem_err *err)
+{
+	struct jm_jail *j = arg;
+
+	j->allocating = false;
+	j->handle = handle;
+	if (j->state == JM_ST_STOPPING) {
+		free_and_settle(j, JM_ST_STOPPED, NULL);
+		return;
+	}
+	if (handle == NULL) {
+		allocation_failed(j, err);
+		return;
+	}
+	spawn_allocated(j);
+}
+
+/*
+ * Allocates the tree and starts the root process. Called in state
+ * waiting or while leaving defined, stopped or failed. With a runtime
+ * that allocates in the background, jails that become startable together
+ * are allocated side by side and each starts as soon as its tree is made.
+ * Restarts allocate on the event loop, one jail at a time.
+ */
+static void
+allocate_and_spawn(struct jm_jail *j)
+{
+	struct jm *jm = j->jm;
+	struct nem_err err;
+
+	set_state(j, JM_ST_ALLOCATING, NULL);
+	if (jm->rt.alloc_async != NULL) {
+		if (resolve_tree(j, &err) == -1 ||
+		    jm->rt.alloc_async(jm->rt.async_arg, j->cfg,
+		    (const char *const *)j->resolved, on_allocated, j,
+		    &err) == -1) {
+			allocation_failed(j, &err);
+			return;
+		}
+		j->allocating = true;
+		return;
+	}
+	j->handle = alloc_tree(j, &err);
+	if (j->handle == NULL) {
+		allocation_failed(j, &err);
+		return;
+	}
+	spawn_allocated(j);
+}
+
+/* A stop during a background allocation waits for it to end. */
+static void
+act_stop_alloc(struct jm_jail *j)
+{
+	if (!j->allocating)
+		return;
+	j->stop_timeout_ms = 0;
+	set_state(j, JM_ST_STOPPING, "stopping once its allocation ends");
 }
 
 static void

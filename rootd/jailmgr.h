@@ -76,6 +76,12 @@ enum jm_state {
  * record: stores a lifecycle transition of the jail name in the state
  * database; returns 0 or -1 with err. May be NULL: the manager then keeps
  * its own table, jm_jails.
+ * alloc_async: when not NULL, used for first starts instead of
+ * alloc_resolved, so that several allocations run at the same time. It
+ * prepares at once and returns 0. Later it calls done(done_arg, handle,
+ * err) from the event loop, with NULL and err when the allocation failed.
+ * When the preparation fails it returns -1 with err and never calls done.
+ * Its first argument is async_arg.
  */
 struct jm_runtime {
 	void *(*alloc)(void *arg, const struct cfg_jail *jail,
@@ -91,16 +97,25 @@ struct jm_runtime {
 	    struct nem_err *err);
 	int (*record)(void *arg, const char *name, enum jm_state state,
 	    const char *reason, struct nem_err *err);
+	int (*alloc_async)(void *async_arg, const struct cfg_jail *jail,
+	    const char *const *resolved,
+	    void (*done)(void *done_arg, void *handle,
+	    const struct nem_err *err), void *done_arg, struct nem_err *err);
 	void *arg;
+	void *async_arg;
 };
 
 struct jail_runtime;
 
+struct jail_pool;
+
 /*
  * Fills *out with callbacks that run jails through the jail runtime jrt
- * (jail.h), which must outlive the manager.
+ * (jail.h), which must outlive the manager. With pool (jail_pool.h, may
+ * be NULL), first starts are allocated by its workers.
  */
-void jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out);
+void jm_runtime_from_jail(struct jail_runtime *jrt, struct jail_pool *pool,
+    struct jm_runtime *out);
 
 /* Parameters of jm_new. The pointers must outlive the manager. */
 struct jm_params {

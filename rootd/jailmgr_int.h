@@ -56,6 +56,7 @@ struct jm_jail {
 	bool valid;			/* the file on disk is valid */
 	bool remove_after_stop;		/* description deleted */
 	bool start_after_stop;		/* restart or changed description */
+	bool allocating;		/* a background allocation runs */
 
 	enum jm_state state;
 	char reason[JM_REASON_MAX];

@@ -6,8 +6,10 @@
  * jail_recover and the manager read the same records.
  */
 #include "jailmgr.h"
+#include "jail_pool.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include <nem/log.h>
 
@@ -85,8 +87,45 @@ rt_record(void *arg, const char *name, enum jm_state state,
 	    reason != NULL && reason[0] != '\0' ? reason : NULL, err);
 }
 
+/* The manager's callback and its argument, for one background allocation. */
+struct async_call {
+	void (*done)(void *arg, void *handle, const struct nem_err *err);
+	void *arg;
+};
+
+static void
+rt_alloc_done(void *arg, struct jail *jail, const struct nem_err *err)
+{
+	struct async_call call = *(struct async_call *)arg;
+
+	free(arg);
+	call.done(call.arg, jail, err);
+}
+
+static int
+rt_alloc_async(void *async_arg, const struct cfg_jail *cfg,
+    const char *const *resolved,
+    void (*done)(void *done_arg, void *handle, const struct nem_err *err),
+    void *done_arg, struct nem_err *err)
+{
+	struct async_call *call = malloc(sizeof(*call));
+
+	if (call == NULL)
+		return nem_err_sys(err, ENOMEM, "jail %s: allocation",
+		    cfg->name);
+	call->done = done;
+	call->arg = done_arg;
+	if (jail_pool_alloc(async_arg, cfg, resolved, rt_alloc_done, call,
+	    err) == -1) {
+		free(call);
+		return -1;
+	}
+	return 0;
+}
+
 void
-jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out)
+jm_runtime_from_jail(struct jail_runtime *jrt, struct jail_pool *pool,
+    struct jm_runtime *out)
 {
 	*out = (struct jm_runtime){
 		.alloc = rt_alloc,
@@ -95,6 +134,8 @@ jm_runtime_from_jail(struct jail_runtime *jrt, struct jm_runtime *out)
 		.free = rt_free,
 		.recover = rt_recover,
 		.record = rt_record,
+		.alloc_async = pool != NULL ? rt_alloc_async : NULL,
 		.arg = jrt,
+		.async_arg = pool,
 	};
 }

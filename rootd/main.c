@@ -30,6 +30,7 @@
 #include "ctlsock.h"
 #include "db.h"
 #include "jail.h"
+#include "jail_pool.h"
 #include "jailmgr.h"
 #include "lockfile.h"
 #include "os/os.h"
@@ -60,6 +61,7 @@ struct rootd {
 	struct store *store;
 	struct jail_runtime *runtime;
 	struct jm_runtime jm_runtime;
+	struct jail_pool *pool;		/* allocation workers */
 	struct event_base *base;
 	struct sup *sup;
 	struct jm *jm;
@@ -272,6 +274,17 @@ open_state(struct rootd *rd)
 		die(rd, err.msg);
 }
 
+/* Returns the number of allocation workers: one per CPU, 2 to 8. */
+static unsigned
+alloc_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 2)
+		return 2;
+	return n > 8 ? 8 : (unsigned)n;
+}
+
 /* Creates the supervisor, the jail manager and the control plane. */
 static void
 open_services(struct rootd *rd)
@@ -287,7 +300,11 @@ open_services(struct rootd *rd)
 	if (rd->sup == NULL || watch_signals(rd, &err) == -1)
 		die(rd, err.msg);
 
-	jm_runtime_from_jail(rd->runtime, &rd->jm_runtime);
+	rd->pool = jail_pool_new(rd->runtime, rd->base, rd->cfg->state_dir,
+	    alloc_workers(), &err);
+	if (rd->pool == NULL)
+		die(rd, err.msg);
+	jm_runtime_from_jail(rd->runtime, rd->pool, &rd->jm_runtime);
 	jp.base = rd->base;
 	jp.sup = rd->sup;
 	jp.db = rd->db;
@@ -382,6 +399,7 @@ stop(struct rootd *rd)
 {
 	ctl_close(rd->ctl);
 	control_free(rd->control);
+	jail_pool_free(rd->pool);
 	jm_free(rd->jm);
 	sup_free(rd->sup);
 	for (size_t i = 0; i < rd->nsignals; i++)

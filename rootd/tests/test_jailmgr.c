@@ -183,6 +183,55 @@ static const struct jm_runtime test_runtime = {
 	.free = rt_free,
 };
 
+/* A background allocation that ends FAKE_ALLOC_MS after it began. */
+#define FAKE_ALLOC_MS 300
+
+struct fake_alloc {
+	struct event *timer;
+	void (*done)(void *arg, void *handle, const struct nem_err *err);
+	void *arg;
+	void *handle;
+};
+
+static void
+fake_alloc_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake_alloc *a = arg;
+
+	rt_allocs++;
+	event_free(a->timer);
+	a->done(a->arg, a->handle, NULL);
+	free(a);
+}
+
+static int
+rt_alloc_async(void *async_arg, const struct cfg_jail *jail,
+    const char *const *resolved,
+    void (*done)(void *done_arg, void *handle, const struct nem_err *err),
+    void *done_arg, struct nem_err *err)
+{
+	const struct timeval delay = { 0, FAKE_ALLOC_MS * 1000 };
+	struct fake_alloc *a = calloc(1, sizeof(*a));
+
+	assert_non_null(a);
+	a->timer = evtimer_new(async_arg, fake_alloc_end, a);
+	assert_non_null(a->timer);
+	a->done = done;
+	a->arg = done_arg;
+	a->handle = (void *)jail;
+	assert_int_equal(evtimer_add(a->timer, &delay), 0);
+	return 0;
+}
+
+/* The runtime with background allocation; async_arg is set per test. */
+static struct jm_runtime async_runtime = {
+	.alloc = rt_alloc,
+	.spawn = rt_spawn,
+	.free = rt_free,
+	.alloc_async = rt_alloc_async,
+};
+static bool use_async;
+
 /* Fixture. */
 
 struct fx {
@@ -259,7 +308,8 @@ fx_setup(void **state)
 	p.sup = fx->sup;
 	p.db = fx->db;
 	p.host = fx->host;
-	p.runtime = &test_runtime;
+	async_runtime.async_arg = fx->base;
+	p.runtime = use_async ? &async_runtime : &test_runtime;
 	p.version = "test";
 	fx->jm = jm_new(&p, &err);
 	if (fx->jm == NULL)
@@ -269,6 +319,17 @@ fx_setup(void **state)
 	rt_allocs = rt_frees = 0;
 	*state = fx;
 	return 0;
+}
+
+static int
+fx_setup_async(void **state)
+{
+	int rc;
+
+	use_async = true;
+	rc = fx_setup(state);
+	use_async = false;
+	return rc;
 }
 
 static void
@@ -485,6 +546,74 @@ test_crash_fails_and_retries(void **state)
 	(void)run_until(fx, never, NULL, 500);
 	assert_int_equal(rt_allocs, allocs);
 	assert_int_equal(rt_frees, rt_allocs);
+}
+
+static bool
+all_ready(struct fx *fx, const void *arg)
+{
+	const char *const *names = arg;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	for (size_t i = 0; names[i] != NULL; i++) {
+		if (jm_jail_status(fx->jm, names[i], &info, &err) == -1 ||
+		    info.state != JM_ST_READY)
+			return false;
+	}
+	return true;
+}
+
+static void
+test_async_alloc_side_by_side(void **state)
+{
+	static const char *const names[] = { "a1", "a2", "a3", NULL };
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	for (size_t i = 0; names[i] != NULL; i++)
+		write_jail(fx, names[i], "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+
+	/* All three allocations run before any has ended. */
+	for (size_t i = 0; names[i] != NULL; i++) {
+		assert_int_equal(jm_jail_status(fx->jm, names[i], &info,
+		    &err), 0);
+		assert_int_equal(info.state, JM_ST_ALLOCATING);
+	}
+	assert_int_equal(rt_allocs, 0);
+	assert_true(run_until(fx, all_ready, names, 10000));
+	assert_int_equal(rt_allocs, 3);
+}
+
+static void
+test_async_stop_while_allocating(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	write_jail(fx, "slow", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_int_equal(jm_jail_status(fx->jm, "slow", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_ALLOCATING);
+
+	/* The stop waits for the allocation, then frees the tree. */
+	assert_int_equal(jm_jail_stop(fx->jm, "slow", NULL, NULL, &err), 0);
+	assert_int_equal(jm_jail_status(fx->jm, "slow", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_STOPPING);
+	wait_state(fx, "slow", JM_ST_STOPPED, 5000);
+	assert_int_equal(rt_allocs, 1);
+	assert_int_equal(rt_frees, 1);
+	assert_null(strstr(fx->events, "slow:starting"));
+
+	/* It starts normally afterwards, and the shutdown waits for an
+	 * allocation that is still running. */
+	assert_int_equal(jm_jail_start(fx->jm, "slow", &err), 0);
+	jm_shutdown(fx->jm, on_shut, fx);
+	assert_true(run_until(fx, is_shut, NULL, 10000));
+	assert_int_equal(rt_allocs, 2);
+	assert_int_equal(rt_frees, 2);
 }
 
 static void
@@ -756,6 +885,11 @@ main(int argc, char **argv)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_over_channel,
 		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async_alloc_side_by_side,
+		    fx_setup_async, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_async_stop_while_allocating, fx_setup_async,
+		    fx_teardown),
 		cmocka_unit_test_setup_teardown(test_channel_violation,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_difference,

@@ -29,10 +29,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "config.h"
 #include "db.h"
 #include "jail.h"
+#include "jail_pool.h"
 #include "os/os.h"
 #include "os_fixture.h"
 #include "store.h"
@@ -987,6 +989,90 @@ symlink_race(void **state)
 	cfg_jail_free(victim_cfg);
 }
 
+/* Results of background allocations, by jail number. */
+struct pool_results {
+	struct jail *jails[8];
+	char errors[8][256];
+	int ended;
+};
+
+static void
+on_pool_done(void *arg, struct jail *jail, const struct nem_err *err)
+{
+	struct pool_results *r = arg;
+	int i = r->ended++;
+
+	r->jails[i] = jail;
+	snprintf(r->errors[i], sizeof(r->errors[i]), "%s",
+	    jail == NULL ? err->msg : "");
+}
+
+/*
+ * Six jails built by the worker pool at the same time, each with an image
+ * root, an md image and a tmpfs, and a seventh whose build fails, leave
+ * nothing behind once freed.
+ */
+static void
+pool_builds_side_by_side(void **state)
+{
+	struct rt_fixture *f = *state;
+	struct cfg_jail *cfgs[7];
+	struct pool_results r = { 0 };
+	struct snapshot before, after;
+	struct event_base *base;
+	struct jail_pool *pool;
+	struct nem_err err;
+	char name[16], data[PATH_MAX];
+	int failed = 0;
+
+	snap(f, &before);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "side%d", i);
+		cfgs[i] = load_jail(f, name, PROCESS_TRUE IMAGE_ROOT
+		    "[[mount]]\ntype = \"md\"\ndest = \"/data\"\n"
+		    "size = \"8M\"\n"
+		    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/tmp\"\n"
+		    "size = \"1M\"\n");
+	}
+	cfgs[6] = load_jail(f, "broken", PROCESS_TRUE IMAGE_ROOT
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/missing/dir\"\n"
+	    "size = \"1M\"\n");
+
+	base = event_base_new();
+	assert_non_null(base);
+	pool = jail_pool_new(f->rt, base, f->state, 3, &err);
+	assert_non_null(pool);
+	for (int i = 0; i < 7; i++)
+		assert_ok(jail_pool_alloc(pool, cfgs[i], NULL, on_pool_done, &r,
+		    &err), err);
+	assert_int_equal(jail_pool_pending(pool), 7);
+	while (r.ended < 7)
+		assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+	assert_int_equal(jail_pool_pending(pool), 0);
+
+	for (int i = 0; i < 7; i++) {
+		if (r.jails[i] == NULL) {
+			failed++;
+			assert_non_null(strstr(r.errors[i], "jail broken"));
+			continue;
+		}
+		snprintf(data, sizeof(data), "%s/data",
+		    jail_root_path(r.jails[i]));
+		expect_mount_at(data, "ext4");
+	}
+	assert_int_equal(failed, 1);
+	for (int i = 0; i < 7; i++) {
+		if (r.jails[i] != NULL)
+			free_ok(r.jails[i]);
+	}
+	jail_pool_free(pool);
+	event_base_free(base);
+	snap(f, &after);
+	expect_same(&before, &after);
+	for (int i = 0; i < 7; i++)
+		cfg_jail_free(cfgs[i]);
+}
+
 static void
 volumes(void **state)
 {
@@ -1050,6 +1136,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(crash_recovery, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(recover_unrecorded_leftovers,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(pool_builds_side_by_side,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(symlink_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(volumes, setup, teardown),
