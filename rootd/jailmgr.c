@@ -625,7 +625,7 @@ crash_loop_reason(struct jm_jail *j, const char *what,
 {
 	char delay[32], reset[32];
 
-	snprintf(reason, len, "root process %s; failed %u times in a row, "
+	snprintf(reason, len, "root process %.200s; failed %u times in a row, "
 	    "next try in %s (the count resets after %s up)", what, j->fails,
 	    units_format_duration(plan->restart_delay_ms, delay,
 	    sizeof(delay)), units_format_duration(
