@@ -22,6 +22,7 @@
 
 #include "db.h"
 #include "names.h"
+#include "store.h"
 
 static void
 log_diags(const char *name, const struct cfg_diags *diags)
@@ -239,6 +240,31 @@ note_previous_run(struct jm *jm)
 		log_errx("clear jail records: %s", err.msg);
 }
 
+/*
+ * Forgets the image references of jails whose description file is gone,
+ * so image gc can reclaim what only they used. A description with errors
+ * still counts: the jail keeps its images until the file is fixed.
+ */
+static void
+prune_refs(struct jm *jm, const struct cfg_set *set)
+{
+	const char **keep;
+	struct nem_err err;
+
+	if (jm->store == NULL)
+		return;
+	keep = calloc(set->njails + 1, sizeof(*keep));
+	if (keep == NULL) {
+		log_errx("prune image references: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < set->njails; i++)
+		keep[i] = set->jails[i].name;
+	if (store_refs_prune(jm->store, keep, set->njails, &err) == -1)
+		log_errx("prune image references: %s", err.msg);
+	free(keep);
+}
+
 int
 jm_start(struct jm *jm, struct nem_err *err)
 {
@@ -274,6 +300,7 @@ jm_start(struct jm *jm, struct nem_err *err)
 		cfg_set_free(set);
 		return -1;
 	}
+	prune_refs(jm, set);
 	apply_set(jm, set);
 	cfg_set_free(set);
 	return 0;

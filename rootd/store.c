@@ -894,6 +894,60 @@ fail:
 }
 
 int
+store_refs_prune(struct store *store, const char *const *keep, size_t nkeep,
+    struct nem_err *err)
+{
+	sqlite3_stmt *stmt;
+	char **gone = NULL, **grown;
+	size_t ngone = 0, cap = 0;
+	int rc, ret = 0;
+
+	if (db_prepare(store->db, "SELECT DISTINCT jail FROM image_refs",
+	    &stmt, err) == -1)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *jail = (const char *)sqlite3_column_text(stmt, 0);
+		bool kept = jail == NULL;
+
+		for (size_t i = 0; i < nkeep && !kept; i++)
+			kept = strcmp(keep[i], jail) == 0;
+		if (kept)
+			continue;
+		if (ngone == cap) {
+			cap = cap ? cap * 2 : 8;
+			grown = reallocarray(gone, cap, sizeof(*gone));
+			if (grown == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			gone = grown;
+		}
+		gone[ngone] = strdup(jail);
+		if (gone[ngone] == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		ngone++;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		ret = db_fail(store->db, rc, "read image references", err);
+
+	for (size_t i = 0; i < ngone; i++) {
+		if (ret == 0 && run_statement(store, "DELETE FROM image_refs "
+		    "WHERE jail = ?", gone[i], NULL, "delete image references",
+		    err) == -1)
+			ret = -1;
+		else if (ret == 0)
+			log_info("jail %s: its description is gone; the images "
+			    "it used are no longer kept for it", gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
+	return ret;
+}
+
+int
 store_refs_clear(struct store *store, const char *jail, struct nem_err *err)
 {
 	if (name_check("jail", jail, err) == -1)

@@ -157,6 +157,14 @@ int store_refs_set(struct store *store, const char *jail,
 int store_refs_clear(struct store *store, const char *jail,
     struct nem_err *err);
 
+/*
+ * Forgets the images of every jail not named in keep[0..nkeep), for
+ * example the jails whose description was deleted while the daemon was
+ * down. Returns 0, or -1 with err set (database errors, ENOMEM).
+ */
+int store_refs_prune(struct store *store, const char *const *keep,
+    size_t nkeep, struct nem_err *err);
+
 /* Kinds of findings of store_verify and store_gc. */
 enum store_finding {
 	STORE_FINDING_OK,	/* verify: the file matches its digest */

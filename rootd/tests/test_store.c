@@ -465,6 +465,31 @@ remove_refused_while_referenced(void **state)
 }
 
 static void
+refs_pruned_for_gone_jails(void **state)
+{
+	struct fixture *f = *state;
+	char digest[65];
+	const char *refs[] = { digest };
+	const char *keep[] = { "web", "other" };
+	struct nem_err err;
+
+	add_version(f, "base", "1.0.0", digest);
+	assert_int_equal(store_refs_set(f->store, "web", refs, 1, &err), 0);
+	assert_int_equal(store_refs_set(f->store, "gone", refs, 1, &err), 0);
+
+	/* Only web keeps its reference. */
+	assert_int_equal(store_refs_prune(f->store, keep, 2, &err), 0);
+	assert_int_equal(store_remove(f->store, "base", NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "in use by jails: web"));
+	assert_null(strstr(err.msg, "gone"));
+
+	/* With nothing kept, nothing refers to it. */
+	assert_int_equal(store_refs_prune(f->store, NULL, 0, &err), 0);
+	assert_int_equal(store_remove(f->store, "base", NULL, &err), 0);
+	fixture_check_consistent(f);
+}
+
+static void
 remove_keeps_shared_file(void **state)
 {
 	struct fixture *f = *state;
@@ -812,6 +837,7 @@ main(void)
 		STORE_TEST(lookup_picks_by_requirement),
 		STORE_TEST(lookup_prefers_newest_of_equals),
 		STORE_TEST(remove_refused_while_referenced),
+		STORE_TEST(refs_pruned_for_gone_jails),
 		STORE_TEST(remove_keeps_shared_file),
 		STORE_TEST(gc_removes_strays),
 		STORE_TEST(tamper_closed_flip),
