@@ -92,6 +92,7 @@
 #include <nem/proto.h>
 
 #include "db.h"
+#include "names.h"
 #include "store.h"
 
 static const char *const state_names[JM_ST_COUNT] = {
@@ -1432,6 +1433,11 @@ jm_jail_new(struct jm *jm, const char *name, struct nem_err *err)
 {
 	struct jm_jail *j, *at;
 
+	/* The name becomes a folder name and a control-plane key. */
+	if (name_check("jail", name, err) == -1) {
+		nem_err_prefix(err, "%s.toml is skipped", name);
+		return NULL;
+	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL || (j->name = strdup(name)) == NULL ||
 	    asprintf(&j->dir, "%s/jails/%s", jm->host->run_dir, name) == -1) {

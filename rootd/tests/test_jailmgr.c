@@ -617,6 +617,27 @@ test_async_stop_while_allocating(void **state)
 }
 
 static void
+test_bad_file_names_skipped(void **state)
+{
+	static const char *const bad[] = { "-rf", "a b", "..", ".hidden",
+		"x{y=z}", NULL };
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	for (size_t i = 0; bad[i] != NULL; i++)
+		write_jail(fx, bad[i], "%s", ready_jail(""));
+	write_jail(fx, "good", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		assert_int_equal(jm_jail_status(fx->jm, bad[i], &info, &err),
+		    -1);
+		assert_int_equal(err.code, ENOENT);
+	}
+	wait_state(fx, "good", JM_ST_READY, 10000);
+}
+
+static void
 test_stop_over_channel(void **state)
 {
 	struct fx *fx = *state;
@@ -884,6 +905,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_crash_fails_and_retries,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_over_channel,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_file_names_skipped,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_async_alloc_side_by_side,
 		    fx_setup_async, fx_teardown),
