@@ -49,7 +49,8 @@
  *                (exit status 0) or failed                      act_exit
  *   defined, stopped, failed --stop--> (unchanged, done at once) act_stop_done
  *   failed (retrying) --stop--> stopping                        act_stop_failed
- *   failed (retrying) --start--> starting, without the backoff  act_start
+ *   failed (retrying), starting (waiting to retry) --start--> the next
+ *                try now, without the rest of the backoff        act_start
  *   allocating   --stop--> stopping, settled when the allocation ends
  *                                                                act_stop_alloc
  * Allocating is left within the same call when the runtime allocates
@@ -135,7 +136,7 @@ static const jm_action jm_table[JM_ST_COUNT][JM_EV_COUNT] = {
 			    act_ignore, act_ignore },
 	[JM_ST_ALLOCATING] = { act_ignore, act_ignore, act_ignore,
 			    act_stop_alloc, act_ignore, act_ignore },
-	[JM_ST_STARTING] = { act_ignore, act_ignore, act_ready, act_stop_run,
+	[JM_ST_STARTING] = { act_start, act_ignore, act_ready, act_stop_run,
 			    act_exit, act_ignore },
 	[JM_ST_READY] =   { act_ignore, act_ignore, act_ignore, act_stop_run,
 			    act_exit, act_ignore },
@@ -650,9 +651,16 @@ start_failed(struct jm_jail *j, const struct nem_err *err)
 	    j->jm->shutting_down)
 		return;
 	sup_unit_restart_plan(j->unit, &plan);
-	if (plan.state != SUP_ST_FAILED)
+	if (plan.state != SUP_ST_FAILED) {
+		char delay[32];
+
+		set_state(j, JM_ST_STARTING, "start failed: %.600s; next try "
+		    "in %s (%u failures in a row)", err->msg,
+		    units_format_duration(plan.restart_delay_ms, delay,
+		    sizeof(delay)), j->fails);
 		return;
-	snprintf(what, sizeof(what), "start failed: %.120s", err->msg);
+	}
+	snprintf(what, sizeof(what), "start failed: %.600s", err->msg);
 	crash_loop_reason(j, what, &plan, reason, sizeof(reason));
 	set_state(j, JM_ST_FAILED, "%s", reason);
 }
@@ -793,10 +801,6 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	} else {
 		char delay[32];
 
-		/*
-		 * Recorded before the free: the next run's allocation
-		 * rejects a row still in state starting.
-		 */
 		set_state(j, JM_ST_STARTING, "root process %d %s; restarting "
 		    "in %s (%u failures in a row)", (int)pid, desc,
 		    units_format_duration(plan.restart_delay_ms, delay,
@@ -890,11 +894,38 @@ free_and_settle(struct jm_jail *j, enum jm_state final, const char *reason)
 	after_stop(j);
 }
 
-/* Marks j failed after its allocation failed with err. */
+/* Adds j's supervisor unit with the policy of its description. */
+static int
+add_unit(struct jm_jail *j, struct nem_err *err)
+{
+	struct sup_policy policy;
+
+	jm_policy_from_cfg(&j->cfg->policy, &policy);
+	j->unit = sup_unit_add(j->jm->sup, j->name, &policy, &jail_unit_ops,
+	    j, err);
+	return j->unit == NULL ? -1 : 0;
+}
+
+/*
+ * Handles a failed first allocation of j: with restart = never, or during
+ * the shutdown, j is failed; otherwise it is retried like a failed start,
+ * after the backoff of its restart policy.
+ */
 static void
 allocation_failed(struct jm_jail *j, const struct nem_err *err)
 {
+	struct nem_err e;
+
 	logfile_note(j->log, "rootd: %s", err->msg);
+	if (j->cfg->policy.restart != CFG_RESTART_NEVER &&
+	    !j->jm->shutting_down && add_unit(j, &e) == 0) {
+		start_failed(j, err);
+		if (sup_unit_start_failed(j->unit, err, &e) == 0)
+			return;
+		log_errx("jail %s: %s", j->name, e.msg);
+		free_and_settle(j, JM_ST_FAILED, err->msg);
+		return;
+	}
 	set_state(j, JM_ST_FAILED, "%s", err->msg);
 	finish_waiters(j);
 }
@@ -903,16 +934,11 @@ allocation_failed(struct jm_jail *j, const struct nem_err *err)
 static void
 spawn_allocated(struct jm_jail *j)
 {
-	struct jm *jm = j->jm;
-	struct sup_policy policy;
 	struct sup_unit_info info;
 	struct nem_err err;
 
 	set_state(j, JM_ST_STARTING, NULL);
-	jm_policy_from_cfg(&j->cfg->policy, &policy);
-	j->unit = sup_unit_add(jm->sup, j->name, &policy, &jail_unit_ops, j,
-	    &err);
-	if (j->unit == NULL) {
+	if (add_unit(j, &err) == -1) {
 		free_and_settle(j, JM_ST_FAILED, err.msg);
 		return;
 	}
@@ -1002,7 +1028,8 @@ act_start(struct jm_jail *j)
 	bool known;
 	const char *svc;
 
-	/* A jail that keeps failing is tried again now, not at its timer. */
+	/* A jail that waits for its next try is tried now, not at its
+	 * timer. */
 	if (j->unit != NULL) {
 		struct nem_err err;
 

@@ -79,9 +79,13 @@ rt_record(void *arg, const char *name, enum jm_state state,
 		return nem_err_set(err, EINVAL, "jail %s: state %d is unknown",
 		    name, (int)state);
 
-	/* jail_alloc records allocating itself, before its first step, and
-	 * rejects a jail whose row already has that state. */
-	if (state == JM_ST_ALLOCATING)
+	/*
+	 * The runtime records allocating and starting itself, while it has
+	 * a tree, and rejects allocating a jail whose row has either state.
+	 * The manager's starting also covers a restart that waits without a
+	 * tree, which must not block that next allocation.
+	 */
+	if (state == JM_ST_ALLOCATING || state == JM_ST_STARTING)
 		return 0;
 	return jail_state_set(arg, name, map[state],
 	    reason != NULL && reason[0] != '\0' ? reason : NULL, err);

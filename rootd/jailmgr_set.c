@@ -492,8 +492,10 @@ jm_jail_start(struct jm *jm, const char *name, struct nem_err *err)
 	if (j->state == JM_ST_STOPPING || j->state == JM_ST_FREEING)
 		return nem_err_set(err, EBUSY, "jail %s is %s; start it once "
 		    "it is stopped", name, jm_state_name(j->state));
-	/* A failed jail that is still retried is tried at once. */
-	if (jm_jail_active(j) && j->state != JM_ST_FAILED)
+	/* A jail that waits for its next try after failures is tried at
+	 * once. */
+	if (jm_jail_active(j) && !(j->unit != NULL && j->pid == 0 &&
+	    (j->state == JM_ST_STARTING || j->state == JM_ST_FAILED)))
 		return nem_err_set(err, EALREADY, "jail %s is already %s",
 		    name, jm_state_name(j->state));
 	jm_dispatch(j, JM_EV_START);

@@ -845,6 +845,26 @@ sup_unit_start(struct sup_unit *unit, struct nem_err *err)
 }
 
 int
+sup_unit_start_failed(struct sup_unit *unit, const struct nem_err *why,
+    struct nem_err *err)
+{
+	if (check_not_in_exited(unit, err) == -1)
+		return -1;
+	if (unit->state != SUP_ST_DOWN)
+		return nem_err_set(err, EBUSY, "%s: a start failed outside the "
+		    "supervisor, but the unit is %s", unit->name,
+		    sup_state_name(unit->state));
+	unit->start_err = *why;
+	unit->last_status = -1;
+	log_errx("%s: start failed: %s", unit->name, why->msg);
+	if (unit->policy.restart == SUP_RESTART_NEVER ||
+	    unit->sup->restarts_held || unit->sup->shutting_down)
+		return 0;
+	plan_restart(unit, 0);
+	return 0;
+}
+
+int
 sup_unit_stop(struct sup_unit *unit, sup_done_cb done, void *arg,
     struct nem_err *err)
 {

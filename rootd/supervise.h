@@ -159,6 +159,16 @@ struct sup_unit *sup_unit_add(struct sup *sup, const char *name,
 int sup_unit_start(struct sup_unit *unit, struct nem_err *err);
 
 /*
+ * Records that the unit, which is down, failed to start for the reason
+ * why, when the caller tried the start itself (for example a jail tree
+ * allocated before the unit existed). The restart policy then plans the
+ * next start as after a failed sup_unit_start. Returns 0, or -1 with err
+ * EBUSY when the unit is not down.
+ */
+int sup_unit_start_failed(struct sup_unit *unit, const struct nem_err *why,
+    struct nem_err *err);
+
+/*
  * Stops the unit: cancels a pending restart, or runs the stop sequence on
  * the process (stop callback or SIGTERM, SIGTERM after stop_timeout when
  * the callback was used, SIGKILL after another stop_timeout). done, if not

@@ -146,11 +146,17 @@ child_badframe(void)
 
 /* The runtime of these tests: no tree, the exec runs on the host. */
 
-static int rt_allocs, rt_frees;
+static int rt_allocs, rt_frees, rt_failing;
 
 static void *
 rt_alloc(void *arg, const struct cfg_jail *jail, struct nem_err *err)
 {
+	if (rt_failing > 0) {
+		rt_failing--;
+		nem_err_set(err, ENOENT, "jail %s: allocation failed: image "
+		    "late not found", jail->name);
+		return NULL;
+	}
 	rt_allocs++;
 	return (void *)jail;
 }
@@ -316,7 +322,7 @@ fx_setup(void **state)
 		fprintf(stderr, "jm_new: %s\n", err.msg);
 	assert_non_null(fx->jm);
 	assert_non_null(jm_watch(fx->jm, on_event, fx, &err));
-	rt_allocs = rt_frees = 0;
+	rt_allocs = rt_frees = rt_failing = 0;
 	*state = fx;
 	return 0;
 }
@@ -616,6 +622,40 @@ test_async_stop_while_allocating(void **state)
 	assert_int_equal(rt_frees, 2);
 }
 
+static bool
+reason_has(struct fx *fx, const void *arg)
+{
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	return jm_jail_status(fx->jm, "late", &info, &err) == 0 &&
+	    strstr(info.reason, arg) != NULL;
+}
+
+static void
+test_failed_allocation_retried(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	rt_failing = 2;
+	write_jail(fx, "late", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+
+	/* Starting, with why and when it is tried next. */
+	assert_true(run_until(fx, reason_has, "start failed", 5000));
+	assert_int_equal(jm_jail_status(fx->jm, "late", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_STARTING);
+	assert_non_null(strstr(info.reason, "image late not found"));
+	assert_non_null(strstr(info.reason, "next try in"));
+
+	/* The third try works. */
+	wait_state(fx, "late", JM_ST_READY, 10000);
+	assert_int_equal(rt_failing, 0);
+	assert_int_equal(rt_allocs, 1);
+}
+
 static void
 test_bad_file_names_skipped(void **state)
 {
@@ -905,6 +945,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_crash_fails_and_retries,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_over_channel,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_allocation_retried,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file_names_skipped,
 		    fx_setup, fx_teardown),
