@@ -416,6 +416,7 @@ test_control_alloc_reason_once(void **state)
 	struct jm_jail_info info;
 	struct nem_err err;
 	const char *good = "autostart = true\n[process]\nexec = [\"/bin/true\"]\n"
+	    "restart = \"never\"\n"
 	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"64M\"\n";
 
 	assert_int_equal(jm_start(fx->jm, &err), 0);
