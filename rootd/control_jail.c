@@ -313,13 +313,18 @@ on_apply(struct nem_txn *t, struct nem_msg *msg, void *arg)
 		return;
 	}
 
-	/* The reason lists the errors, one per line, as check-config does. */
+	/*
+	 * The reason lists the errors as check-config does, separated by
+	 * "; " because a reason is one line: the protocol replaces control
+	 * characters in it.
+	 */
 	used = (size_t)snprintf(reason, sizeof(reason), "%s", err.msg);
 	for (size_t i = 0; i < diags.len && used < sizeof(reason); i++) {
 		const struct cfg_diag *d = &diags.v[i];
 
 		used += (size_t)snprintf(reason + used, sizeof(reason) - used,
-		    "\n%s:%u:%u: %s", d->file, d->line, d->col, d->msg);
+		    "%s%s:%u:%u: %s", i == 0 ? ": " : "; ", d->file, d->line,
+		    d->col, d->msg);
 	}
 	cfg_diags_clear(&diags);
 	nem_txn_fail(t, control_code(err.code), reason, NULL);
