@@ -512,10 +512,22 @@ jail_alloc_prepare(struct jail_runtime *rt, const struct cfg_jail *cfg,
 	if (lookup_images(rt, cfg, resolved, jail->images, err) == -1)
 		goto fail;
 
-	/* The store serves this thread only, so images are mounted here. */
+	/*
+	 * The store serves this thread only, so images are mounted here.
+	 * md templates are made here too: formatting runs mkfs, and the
+	 * event loop of this thread reaps every child, so a worker could lose
+	 * its mkfs process to it.
+	 */
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		const struct store_image *image = &jail->images[i];
 
+		if (cfg->mounts[i].type == CFG_MOUNT_MD &&
+		    os_md_template_prepare(rt->md_cache_dir,
+		    cfg->mounts[i].size, err) == -1) {
+			nem_err_prefix(err, "mount md at %s",
+			    cfg->mounts[i].dest);
+			goto fail;
+		}
 		if (cfg->mounts[i].type != CFG_MOUNT_IMAGE)
 			continue;
 		jail->acquired[i] = jail_image_acquire(rt, image->sha256,

@@ -117,6 +117,17 @@ int os_md_image_create(const char *cache_dir, const char *path, uint64_t size,
     unsigned flags, struct nem_err *err);
 
 /*
+ * Makes sure the template for size exists in cache_dir, formatting it when
+ * missing, so that a later os_md_image_create of that size starts no
+ * process. The formatting runs a child process and waits for it, so call
+ * this on the thread whose event loop reaps children, not on a worker
+ * whose child that loop could reap first. size as for os_md_image_create.
+ * Returns 0, or -1 with err set.
+ */
+int os_md_template_prepare(const char *cache_dir, uint64_t size,
+    struct nem_err *err);
+
+/*
  * Mounts. A jail root is the host directory under which the jail's tree is
  * built. Every destination is an absolute, normalized path inside the jail
  * ("/", "/var/db") and is resolved inside the root without following any

@@ -33,6 +33,8 @@
 #include <nem/log.h>
 
 #define MIB (1024ull * 1024ull)
+#define MD_SIZE_MIN (8 * MIB)
+#define MD_SIZE_MAX (16ull * 1024 * 1024 * MIB)
 
 extern char **environ;
 
@@ -342,6 +344,23 @@ sparse_copy(int src, int dst, uint64_t size)
 }
 
 int
+os_md_template_prepare(const char *cache_dir, uint64_t size,
+    struct nem_err *err)
+{
+	int fd;
+
+	if (size < MD_SIZE_MIN || size > MD_SIZE_MAX || size % MIB != 0)
+		return nem_err_set(err, EINVAL, "md template: size %llu is "
+		    "invalid; use a multiple of 1M between 8M and 16T",
+		    (unsigned long long)size);
+	fd = template_open(cache_dir, size, err);
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int
 os_md_image_create(const char *cache_dir, const char *path, uint64_t size,
     unsigned flags, struct nem_err *err)
 {
@@ -349,8 +368,7 @@ os_md_image_create(const char *cache_dir, const char *path, uint64_t size,
 	struct stat st;
 	int src, dst;
 
-	if (size < 8 * MIB || size > 16ull * 1024 * 1024 * MIB ||
-	    size % MIB != 0)
+	if (size < MD_SIZE_MIN || size > MD_SIZE_MAX || size % MIB != 0)
 		return nem_err_set(err, EINVAL, "md image %s: size %llu is "
 		    "invalid; use a multiple of 1M between 8M and 16T", path,
 		    (unsigned long long)size);
