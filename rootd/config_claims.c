@@ -162,16 +162,43 @@ report_devices(struct cfg_set *set, const struct cfg_claims *c)
 	}
 }
 
+/* True when the listen claim key k has the wildcard address. */
+static bool
+wildcard(const unsigned char *k)
+{
+	for (size_t i = 1; i < 17; i++) {
+		if (k[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * True when the distinct claims a and b would take the same port: one has
+ * the wildcard address of its family, which takes the port on every
+ * address, and the other is of that family, or the wildcard is "::",
+ * which also takes IPv4 unless the socket is IPv6 only.
+ */
+static bool
+overlap(const struct cfg_claim *a, const struct cfg_claim *b)
+{
+	if (a->addr[17] != b->addr[17] || a->addr[18] != b->addr[18])
+		return false;
+	if (wildcard(a->addr) && (a->addr[0] == b->addr[0] || a->addr[0] == 6))
+		return true;
+	return wildcard(b->addr) &&
+	    (a->addr[0] == b->addr[0] || b->addr[0] == 6);
+}
+
 static void
 report_listen(struct cfg_set *set, const struct cfg_claims *c)
 {
 	const struct cfg_claim *v = c->v;
+	const struct cfg_listen *l, *o;
 
 	const struct cfg_claim *first = v;
 
 	for (size_t n = 1; n < c->len; n++) {
-		const struct cfg_listen *l;
-
 		if (!same(first, &v[n])) {
 			first = &v[n];
 			continue;
@@ -182,6 +209,31 @@ report_listen(struct cfg_set *set, const struct cfg_claims *c)
 		cfg_set_err(set, v[n].jail, l->line, l->col, "listen address %s "
 		    "port %u is also used by jail '%s'", l->address, l->port,
 		    set->jails[first->jail].name);
+	}
+
+	/*
+	 * A wildcard address overlaps every other address of the port. The
+	 * error goes to the jail with the wildcard, the later one of two.
+	 */
+	for (size_t n = 0; n < c->len; n++) {
+		for (size_t m = n + 1; m < c->len; m++) {
+			const struct cfg_claim *w = &v[m], *other = &v[n];
+
+			if (v[n].jail == v[m].jail || same(&v[n], &v[m]) ||
+			    !overlap(&v[n], &v[m]))
+				continue;
+			if (!wildcard(w->addr)) {
+				w = &v[n];
+				other = &v[m];
+			}
+			l = &set->jails[w->jail].jail->listen[w->item];
+			o = &set->jails[other->jail].jail->listen[other->item];
+			cfg_set_err(set, w->jail, l->line, l->col, "listen "
+			    "address %s port %u overlaps address %s port %u of "
+			    "jail '%s'; a wildcard address takes the port on "
+			    "every address", l->address, l->port, o->address,
+			    o->port, set->jails[other->jail].name);
+		}
 	}
 }
 

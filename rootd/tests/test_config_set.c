@@ -377,8 +377,15 @@ shared_resources_reported(void **state)
 	    "size = \"8M\"\npersist = true\nvolume = \"twice\"\n"
 	    "[[mount]]\ntype = \"md\"\ndest = \"/b\"\n"
 	    "size = \"8M\"\npersist = true\nvolume = \"twice\"\n");
+	write_jail(s, "v5", "", "", "[[listen]]\nname = \"h\"\n"
+	    "address = \"0.0.0.0\"\nport = 8080\n");
+	write_jail(s, "v6", "", "", "[[listen]]\nname = \"h\"\n"
+	    "address = \"::1\"\nport = 8080\n");
 	assert_int_equal(cfg_set_load(s->jails, &set, &err), 0);
 	assert_true(cfg_set_find(set, "v1")->startable);
+	assert_true(cfg_set_find(set, "v6")->startable);
+	assert_set_error(set, "v5", "listen address 0.0.0.0 port 8080 overlaps "
+	    "address 127.0.0.1 port 8080 of jail 'v1'");
 	assert_set_error(set, "v2", "v2.toml:7:1: volume 'data' is also used "
 	    "by jail 'v1'; a volume belongs to one mount");
 	assert_set_error(set, "v3", "device /dev/sdz1 is also mounted by jail "
