@@ -250,6 +250,7 @@ static void
 examples_load_and_order(void **state)
 {
 	struct cfg_diags diags = { 0 };
+	const struct cfg_jail *web;
 	struct cfg_host *h;
 	struct cfg_set *set;
 	struct nem_err err;
@@ -279,12 +280,13 @@ examples_load_and_order(void **state)
 	assert_string_equal(set->order[2]->name, "web");
 
 	/* File sources resolve against the configuration folder. */
-	snprintf(path, sizeof(path), "%s/files/resolv.conf", examples_dir);
-	assert_string_equal(cfg_set_find(set, "web")->jail->mounts[2]
-	    .source_path + strlen(cfg_set_find(set, "web")->jail->mounts[2]
-	    .source_path) - strlen("/files/resolv.conf"), "/files/resolv.conf");
-	assert_int_equal(access(cfg_set_find(set, "web")->jail->mounts[2]
-	    .source_path, R_OK), 0);
+	web = cfg_set_find(set, "web")->jail;
+	assert_int_equal(web->mounts[4].type, CFG_MOUNT_FILE);
+	snprintf(path, sizeof(path), "%s/files/web.conf", examples_dir);
+	assert_string_equal(web->mounts[4].source_path + strlen(
+	    web->mounts[4].source_path) - strlen("/files/web.conf"),
+	    "/files/web.conf");
+	assert_int_equal(access(web->mounts[4].source_path, R_OK), 0);
 	cfg_set_free(set);
 	cfg_host_free(h);
 }
