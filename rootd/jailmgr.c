@@ -627,11 +627,12 @@ crash_loop_reason(struct jm_jail *j, const char *what,
 {
 	char delay[32], reset[32];
 
-	snprintf(reason, len, "root process %.200s; failed %u times in a row, "
-	    "next try in %s (the count resets after %s up)", what, j->fails,
+	snprintf(reason, len, "root process %.200s; %" PRIu64 " runs or "
+	    "starts in a row ended before %s, next try in %s", what,
+	    plan->failures, units_format_duration(
+	    j->cfg->policy.restart_reset_ms, reset, sizeof(reset)),
 	    units_format_duration(plan->restart_delay_ms, delay,
-	    sizeof(delay)), units_format_duration(
-	    j->cfg->policy.restart_reset_ms, reset, sizeof(reset)));
+	    sizeof(delay)));
 	add_log_tail(j, reason, len);
 }
 
@@ -655,9 +656,9 @@ start_failed(struct jm_jail *j, const struct nem_err *err)
 		char delay[32];
 
 		set_state(j, JM_ST_STARTING, "start failed: %.600s; next try "
-		    "in %s (%u failures in a row)", err->msg,
+		    "in %s (%u failure%s in a row)", err->msg,
 		    units_format_duration(plan.restart_delay_ms, delay,
-		    sizeof(delay)), j->fails);
+		    sizeof(delay)), j->fails, j->fails == 1 ? "" : "s");
 		return;
 	}
 	snprintf(what, sizeof(what), "start failed: %.600s", err->msg);
@@ -718,9 +719,13 @@ jail_unit_start(void *arg, struct nem_err *err)
 	j->run_started_ms = jm_now_ms();
 	jm_pid_remember(jm, j->dir, pid);
 	logfile_note(j->log, "rootd: started root process %d", (int)pid);
-	if (j->state == JM_ST_FAILED)
-		set_state(j, JM_ST_STARTING, "trying again after %u failures "
-		    "in a row", j->fails);
+	if (j->state == JM_ST_FAILED) {
+		struct sup_unit_info info;
+
+		sup_unit_info(j->unit, &info);
+		set_state(j, JM_ST_STARTING, "trying again after %" PRIu64
+		    " short runs or failed starts in a row", info.failures);
+	}
 	return pid;
 }
 
@@ -802,9 +807,9 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 		char delay[32];
 
 		set_state(j, JM_ST_STARTING, "root process %d %s; restarting "
-		    "in %s (%u failures in a row)", (int)pid, desc,
+		    "in %s (%u failure%s in a row)", (int)pid, desc,
 		    units_format_duration(plan.restart_delay_ms, delay,
-		    sizeof(delay)), j->fails);
+		    sizeof(delay)), j->fails, j->fails == 1 ? "" : "s");
 		free_tree(j);
 	}
 	if (was_ready)

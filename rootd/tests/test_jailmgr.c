@@ -533,7 +533,7 @@ test_crash_fails_and_retries(void **state)
 	assert_true(run_until(fx, is_failed, "crash", 5000));
 	assert_int_equal(jm_jail_status(fx->jm, "crash", &info, &err), 0);
 	assert_non_null(strstr(info.reason, "exited with status 3"));
-	assert_non_null(strstr(info.reason, "times in a row"));
+	assert_non_null(strstr(info.reason, "in a row ended before"));
 	assert_non_null(strstr(info.reason, "boom"));
 
 	/* It is still tried: 3 s hold about 15 runs at 200 ms. */

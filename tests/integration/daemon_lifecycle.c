@@ -434,7 +434,7 @@ crash_backoff(void **state)
 		usleep(10000);
 	}
 	assert_string_equal(st, "failed");
-	assert_non_null(strstr(reason, "times in a row"));
+	assert_non_null(strstr(reason, "in a row ended before"));
 	assert_non_null(strstr(reason, "status 4"));
 	assert_non_null(strstr(reason, "log tail: "));
 	assert_non_null(strstr(reason, "crashing"));
