@@ -81,21 +81,31 @@ jail_action(struct nemctl *c, uint16_t command, const char *verb,
 	return rc;
 }
 
+/* Longest reason in a jail ls row; jail status shows the whole one. */
+#define LS_REASON_MAX 72
+
 /* Adds the jail document j as a row of t. */
 static int
 add_jail_row(struct table *t, const bson_t *j, struct nem_err *err)
 {
 	char pid[24], starts[24], failures[24], since[32];
+	char reason[LS_REASON_MAX + 4];
+	const char *full = doc_str(j, "reason");
 
 	snprintf(pid, sizeof(pid), "%" PRId64, doc_int(j, "pid"));
 	snprintf(starts, sizeof(starts), "%" PRId64, doc_int(j, "starts"));
 	snprintf(failures, sizeof(failures), "%" PRId64,
 	    doc_int(j, "failures"));
 	table_time(doc_int(j, "since"), since, sizeof(since));
+	if (strlen(full) > LS_REASON_MAX)
+		snprintf(reason, sizeof(reason), "%.*s...", LS_REASON_MAX - 3,
+		    full);
+	else
+		snprintf(reason, sizeof(reason), "%s", full[0] ? full : "-");
 
 	const char *row[] = { doc_str(j, "name"), doc_str(j, "state"),
 		doc_int(j, "pid") > 0 ? pid : "-", starts, failures, since,
-		doc_str(j, "reason")[0] != '\0' ? doc_str(j, "reason") : "-" };
+		reason };
 	return table_add(t, row, err);
 }
 
@@ -115,18 +125,25 @@ jail_ls(struct nemctl *c, const struct subcmd *sc, int argc, char **argv)
 
 /*
  * Prints a jail document as "key  value" lines, with its exit_code and
- * signal fields shown as one last_exit line such as "killed by SIGKILL".
+ * signal fields shown as one last_exit line such as "killed by SIGKILL",
+ * its since field as a UTC time and a pid of 0 as "-".
  */
 static void
 print_jail_fields(const bson_t *jail, FILE *out)
 {
 	bson_t shown;
-	char last_exit[48];
+	char last_exit[48], since[32];
 
 	table_exit(jail, last_exit, sizeof(last_exit));
+	table_time(doc_int(jail, "since"), since, sizeof(since));
 	bson_init(&shown);
 	bson_copy_to_excluding_noinit(jail, &shown, "exit_code", "signal",
-	    NULL);
+	    "since", "pid", NULL);
+	if (doc_int(jail, "pid") > 0)
+		BSON_APPEND_INT64(&shown, "pid", doc_int(jail, "pid"));
+	else
+		BSON_APPEND_UTF8(&shown, "pid", "-");
+	BSON_APPEND_UTF8(&shown, "since", since);
 	BSON_APPEND_UTF8(&shown, "last_exit", last_exit);
 	table_print_fields(&shown, out);
 	bson_destroy(&shown);
