@@ -492,9 +492,14 @@ main(int argc, char **argv)
 	if (rd.cfg == NULL) {
 		cfg_diags_print(&diags, stderr);
 		cfg_diags_clear(&diags);
-		fprintf(stderr, "nem-rootd: %s is invalid; fix the errors "
-		    "above (nem-rootd check-config -c %s checks it)\n",
-		    rd.config_path, rd.config_path);
+		if (access(rd.config_path, R_OK) == -1)
+			fprintf(stderr, "nem-rootd: cannot read the "
+			    "configuration %s; create it (rootd.toml(5)) or "
+			    "name another with -c\n", rd.config_path);
+		else
+			fprintf(stderr, "nem-rootd: %s is invalid; fix the "
+			    "errors above (nem-rootd check-config -c %s checks "
+			    "it)\n", rd.config_path, rd.config_path);
 		if (!rd.init)
 			return 1;
 
