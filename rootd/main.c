@@ -135,7 +135,10 @@ static void
 begin_stop(struct rootd *rd, const char *why, enum pid1_action action)
 {
 	if (rd->stopping) {
-		log_info("%s; the shutdown is already running", why);
+		/* A second request hurries the shutdown under way. */
+		log_warn("%s during the shutdown: hurrying it, every process "
+		    "still running gets SIGKILL", why);
+		sup_hurry(rd->sup);
 		return;
 	}
 	rd->stopping = true;

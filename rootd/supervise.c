@@ -137,6 +137,7 @@ struct sup {
 
 	bool shutting_down;
 	bool restarts_held;		/* no restart is planned or made */
+	bool hurry;			/* stops skip to SIGKILL */
 	bool shutdown_running;		/* guards shutdown_next recursion */
 	bool shutdown_finished;
 	struct sup_unit *shutdown_cur;	/* next unit to stop, walking back */
@@ -549,6 +550,17 @@ stop_step(const struct sup_unit *unit)
 	    unit->policy.stop_timeout_ms;
 }
 
+/* Sends SIGKILL at once, for a stop in a hurried shutdown. */
+static void
+kill_now(struct sup_unit *unit)
+{
+	log_warn("%s: shutdown hurried: sending SIGKILL to pid %d", unit->name,
+	    (int)unit->pid);
+	unit->state = SUP_ST_KILLING;
+	send_signal(unit, SIGKILL);
+	arm_timer(unit, stop_step(unit));
+}
+
 static void
 act_stop_running(struct sup_unit *unit)
 {
@@ -556,6 +568,10 @@ act_stop_running(struct sup_unit *unit)
 	bool requested;
 
 	unit->stop_began_ms = now_ms();
+	if (unit->sup->hurry) {
+		kill_now(unit);
+		return;
+	}
 	requested = unit->ops.stop != NULL && unit->ops.stop(unit->arg,
 	    unit->pid) == 0;
 	/* A stop with a deadline splits it among the steps before SIGKILL. */
@@ -968,6 +984,20 @@ shutdown_next(struct sup *sup)
 		log_info("supervisor: every unit is stopped");
 		if (sup->shutdown_done != NULL)
 			sup->shutdown_done(sup->shutdown_arg);
+	}
+}
+
+void
+sup_hurry(struct sup *sup)
+{
+	struct sup_unit *unit;
+
+	sup->hurry = true;
+	sup->restarts_held = true;
+	TAILQ_FOREACH(unit, &sup->units, entry) {
+		if (unit->state == SUP_ST_STOPPING ||
+		    unit->state == SUP_ST_TERMINATING)
+			kill_now(unit);
 	}
 }
 

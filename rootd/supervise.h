@@ -213,6 +213,13 @@ void sup_unit_restart_plan(const struct sup_unit *unit,
 const char *sup_unit_name(const struct sup_unit *unit);
 
 /*
+ * Hurries a shutdown: every unit that is stopping gets SIGKILL now, and
+ * every later stop sends SIGKILL at once instead of a stop request and
+ * SIGTERM. Restarts are held as by sup_hold_restarts.
+ */
+void sup_hurry(struct sup *sup);
+
+/*
  * Holds restarts for good: from now on no restart is planned and no
  * pending restart timer fires, so a unit that exits or fails to start
  * goes down, and a unit waiting to restart (backoff or failed) waits

@@ -400,6 +400,44 @@ independent_in_parallel(void **state)
 	assert_int_equal(dfx_count_mounts(f), 0);
 }
 
+/* A second SIGTERM hurries the shutdown past a 60 s stop timeout. */
+static void
+second_sigterm_hurries(void **state)
+{
+	struct dfx *f = *state;
+	int status = -1;
+
+	dfx_start(f);
+	dfx_push_image(f, "base");
+
+	/* busybox sleep as the jail's PID 1 ignores SIGTERM. */
+	dfx_write_jail(f, "stubborn", "autostart = true\n[process]\n"
+	    "exec = [\"/bin/busybox\", \"sleep\", \"1000\"]\n"
+	    "stop_timeout = \"60s\"\n"
+	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\nimage = \"base\"\n");
+	kill(f->pid, SIGHUP);
+	dfx_wait_state(f, "stubborn", "starting", 20000);
+	kill(f->pid, SIGTERM);
+	for (int i = 0; i < 100 && !log_has(f, "stubborn: stopping pid"); i++)
+		usleep(50000);
+	assert_true(log_has(f, "stubborn: stopping pid"));
+	kill(f->pid, SIGTERM);
+
+	/* Well before the first 60 s step of the ordered stop ends. */
+	for (int i = 0; i < 400 && status == -1; i++) {
+		if (waitpid(f->pid, &status, WNOHANG) != f->pid)
+			usleep(50000);
+	}
+	if (status == -1)
+		dfx_dump_log(f);
+	assert_int_not_equal(status, -1);
+	f->pid = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(log_has(f, "hurrying it"));
+	assert_int_equal(dfx_count_mounts(f), 0);
+}
+
 /* a crashing root process backs off, fails, retries until stopped */
 static void
 crash_backoff(void **state)
@@ -881,6 +919,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(dependency_order, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(crash_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(second_sigterm_hurries, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(independent_in_parallel, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(reload_difference, setup,
