@@ -383,11 +383,14 @@ start_import(struct control *ctl, struct nem_txn *t, int fd,
 	return 0;
 }
 
+static void verify_shutdown(struct control *ctl);
+
 void
 control_image_shutdown(struct control *ctl)
 {
 	struct import_job *job = ctl->import;
 
+	verify_shutdown(ctl);
 	if (job == NULL)
 		return;
 	log_info("control: waiting for the import of %s to finish",
@@ -555,11 +558,14 @@ on_verify_or_gc(struct nem_txn *t, struct nem_msg *msg, void *arg, bool gc)
 		return;
 	}
 
-	/* gc deletes leftovers in images/tmp, where an import writes. */
-	if (gc && ctl->import != NULL) {
+	/* gc deletes leftovers in images/tmp, where an import writes, and
+	 * files that a running verify would then report missing. */
+	if (gc && (ctl->import != NULL || ctl->verify != NULL)) {
 		bson_destroy(&doc);
-		nem_txn_fail(t, NEM_E_BUSY, "an image import is running; retry "
-		    "gc when it has finished", NULL);
+		nem_txn_fail(t, NEM_E_BUSY, ctl->import != NULL ? "an image "
+		    "import is running; retry gc when it has finished" :
+		    "an image verify is running; retry gc when it has "
+		    "finished", NULL);
 		return;
 	}
 	BSON_APPEND_ARRAY_BEGIN(&doc, "findings", &f.arr);
@@ -576,10 +582,181 @@ on_verify_or_gc(struct nem_txn *t, struct nem_msg *msg, void *arg, bool gc)
 	bson_destroy(&doc);
 }
 
+/*
+ * An image verify running in a worker thread, since it reads and hashes
+ * every stored file. The thread has its own database connection and store
+ * handle, builds the reply document and writes one byte when done.
+ */
+struct verify_job {
+	struct control *ctl;
+	struct nem_txn *t;		/* NULL once the client left */
+	int pipe[2];			/* thread -> event loop */
+	struct event *ev;
+	pthread_t thread;
+	bool started;
+	char sha256[STORE_SHA256_HEX_LEN + 1];
+	bool has_sha256;
+	/* Written by the thread before its byte. */
+	bson_t doc;
+	int bad;			/* store_verify's result */
+	struct nem_err err;
+};
+
+static void *
+verify_thread(void *arg)
+{
+	struct verify_job *job = arg;
+	struct findings f = { .n = 0 };
+	struct store *store = NULL;
+	struct db *db;
+
+	job->bad = -1;
+	db = db_open(job->ctl->p.state_dir, &job->err);
+	if (db != NULL)
+		store = store_attach(db, job->ctl->p.state_dir, &job->err);
+	if (store != NULL) {
+		BSON_APPEND_ARRAY_BEGIN(&job->doc, "findings", &f.arr);
+		job->bad = store_verify(store, job->has_sha256 ? job->sha256 :
+		    NULL, on_report, &f, &job->err);
+		bson_append_array_end(&job->doc, &f.arr);
+	}
+	store_close(store);
+	db_close(db);
+	if (write(job->pipe[1], "", 1) == -1)
+		log_err("control: verify: cannot wake the event loop");
+	return NULL;
+}
+
+static void
+verify_free(struct verify_job *job)
+{
+	if (job->started)
+		pthread_join(job->thread, NULL);
+	if (job->ev != NULL)
+		event_free(job->ev);
+	if (job->pipe[0] != -1)
+		close(job->pipe[0]);
+	if (job->pipe[1] != -1)
+		close(job->pipe[1]);
+	bson_destroy(&job->doc);
+	if (job->ctl->verify == job)
+		job->ctl->verify = NULL;
+	free(job);
+}
+
+static void
+on_verify_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct verify_job *job = arg;
+	char byte;
+
+	if (read(fd, &byte, 1) != 1)
+		return;
+	pthread_join(job->thread, NULL);
+	job->started = false;
+	if (job->t != NULL) {
+		nem_txn_on_cancel(job->t, NULL, NULL);
+		if (job->bad == -1) {
+			control_fail(job->t, &job->err);
+		} else {
+			BSON_APPEND_INT64(&job->doc, "bad", job->bad);
+			control_reply(job->t, &job->doc, false);
+		}
+	}
+	verify_free(job);
+}
+
+/* Waits for a running verify, whose client gets no reply, and frees it. */
+static void
+verify_shutdown(struct control *ctl)
+{
+	struct verify_job *job = ctl->verify;
+
+	if (job == NULL)
+		return;
+	log_info("control: waiting for the image verify to finish");
+	if (job->t != NULL)
+		nem_txn_on_cancel(job->t, NULL, NULL);
+	job->t = NULL;
+	verify_free(job);
+}
+
+static void
+on_verify_cancel(struct nem_txn *t, int64_t code, void *arg)
+{
+	struct verify_job *job = arg;
+
+	log_info("control: client left during an image verify; it finishes "
+	    "unobserved");
+	job->t = NULL;
+}
+
+/* Starts a verify of sha256 (NULL: every file) in a worker thread. */
+static int
+start_verify(struct control *ctl, struct nem_txn *t, const char *sha256,
+    struct nem_err *err)
+{
+	struct verify_job *job;
+	int rc;
+
+	job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		return nem_err_sys(err, ENOMEM, "verify: job");
+	job->ctl = ctl;
+	job->t = t;
+	job->pipe[0] = job->pipe[1] = -1;
+	bson_init(&job->doc);
+	if (sha256 != NULL) {
+		job->has_sha256 = true;
+		snprintf(job->sha256, sizeof(job->sha256), "%.64s", sha256);
+	}
+	if (pipe2(job->pipe, O_CLOEXEC) == -1) {
+		nem_err_sys(err, errno, "verify: create a pipe");
+		verify_free(job);
+		return -1;
+	}
+	job->ev = event_new(ctl->p.base, job->pipe[0], EV_READ | EV_PERSIST,
+	    on_verify_done, job);
+	if (job->ev == NULL || event_add(job->ev, NULL) == -1) {
+		nem_err_set(err, ENOMEM, "verify: watch the pipe");
+		verify_free(job);
+		return -1;
+	}
+	rc = pthread_create(&job->thread, NULL, verify_thread, job);
+	if (rc != 0) {
+		verify_free(job);
+		return nem_err_sys(err, rc, "verify: start a thread");
+	}
+	job->started = true;
+	ctl->verify = job;
+	nem_txn_on_cancel(t, on_verify_cancel, job);
+	return 0;
+}
+
 static void
 on_verify(struct nem_txn *t, struct nem_msg *msg, void *arg)
 {
-	on_verify_or_gc(t, msg, arg, false);
+	struct control *ctl = arg;
+	struct control_req req;
+	struct nem_err err;
+	const char *sha256 = NULL;
+
+	/* Without a state folder for a second connection, it runs here. */
+	if (ctl->p.state_dir == NULL) {
+		on_verify_or_gc(t, msg, arg, false);
+		return;
+	}
+	if (control_parse(t, msg, &req) == -1 ||
+	    control_get_str(t, &req, "sha256", false, NULL, &sha256) == -1 ||
+	    no_store(ctl, t))
+		return;
+	if (ctl->verify != NULL) {
+		nem_txn_fail(t, NEM_E_BUSY, "another image verify is running; "
+		    "retry when it has finished", NULL);
+		return;
+	}
+	if (start_verify(ctl, t, sha256, &err) == -1)
+		control_fail(t, &err);
 }
 
 static void

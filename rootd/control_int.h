@@ -34,10 +34,12 @@ struct control_client {
 };
 
 struct import_job;
+struct verify_job;
 
 struct control {
 	struct control_params p;
 	struct import_job *import;	/* the running add-image, or NULL */
+	struct verify_job *verify;	/* the running verify, or NULL */
 	struct nem_mux *mux;
 	TAILQ_HEAD(, control_client) clients;
 	size_t nclients;
@@ -127,7 +129,8 @@ void control_send_log(struct control *ctl, struct nem_txn *t,
     struct control_req *req, struct logfile *log, const char *kind,
     const char *name);
 
-/* Waits for a running add-image import and frees it (control_free). */
+/* Waits for a running add-image import and verify and frees them
+ * (control_free). */
 void control_image_shutdown(struct control *ctl);
 
 /* Registration of each service's handlers into the mux. */

@@ -295,8 +295,9 @@ recover(struct store *store, struct nem_err *err)
 	return 0;
 }
 
-struct store *
-store_open(struct db *db, const char *state_dir, struct nem_err *err)
+/* Opens the store's folders without recovering leftovers. */
+static struct store *
+open_store(struct db *db, const char *state_dir, struct nem_err *err)
 {
 	struct store *store;
 	int state_fd = -1, images_fd = -1;
@@ -331,10 +332,6 @@ store_open(struct db *db, const char *state_dir, struct nem_err *err)
 		goto fail;
 	close(images_fd);
 	close(state_fd);
-	images_fd = state_fd = -1;
-
-	if (recover(store, err) == -1)
-		goto fail;
 	return store;
 
 fail:
@@ -344,6 +341,24 @@ fail:
 		close(state_fd);
 	store_close(store);
 	return NULL;
+}
+
+struct store *
+store_open(struct db *db, const char *state_dir, struct nem_err *err)
+{
+	struct store *store = open_store(db, state_dir, err);
+
+	if (store != NULL && recover(store, err) == -1) {
+		store_close(store);
+		return NULL;
+	}
+	return store;
+}
+
+struct store *
+store_attach(struct db *db, const char *state_dir, struct nem_err *err)
+{
+	return open_store(db, state_dir, err);
 }
 
 void

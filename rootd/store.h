@@ -59,6 +59,15 @@ struct store_image {
 struct store *store_open(struct db *db, const char *state_dir,
     struct nem_err *err);
 
+/*
+ * Opens a second handle on a store that another handle opened already,
+ * for another thread with its own connection db: like store_open, but
+ * nothing is deleted, since that handle's imports may be writing.
+ * Returns a handle, or NULL with err set.
+ */
+struct store *store_attach(struct db *db, const char *state_dir,
+    struct nem_err *err);
+
 /* Closes the store, not the database. NULL is allowed. */
 void store_close(struct store *store);
 
