@@ -719,7 +719,9 @@ jail_unit_start(void *arg, struct nem_err *err)
 	j->run_started_ms = jm_now_ms();
 	jm_pid_remember(jm, j->dir, pid);
 	logfile_note(j->log, "rootd: started root process %d", (int)pid);
-	if (j->state == JM_ST_FAILED) {
+	/* The reason of the failure before this try gives way. */
+	if (j->state == JM_ST_FAILED ||
+	    (j->state == JM_ST_STARTING && j->reason[0] != '\0')) {
 		struct sup_unit_info info;
 
 		sup_unit_info(j->unit, &info);
