@@ -91,6 +91,26 @@ static const char *const migrations[] = {
 	"  device TEXT NOT NULL DEFAULT '',"
 	"  done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))"
 	");",
+	/*
+	 * 3: the jail manager's records. jm_jails holds each jail's state
+	 * when no runtime records it (tests with a stand-in runtime);
+	 * jm_pids the pid and start time of each root process, so a
+	 * restarted daemon ends the ones that outlived it. IF NOT EXISTS:
+	 * earlier daemons created these tables outside the migrations.
+	 */
+	"CREATE TABLE IF NOT EXISTS jm_jails ("
+	"  name TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  last_status INTEGER NOT NULL DEFAULT -1,"
+	"  pid INTEGER NOT NULL DEFAULT 0,"
+	"  updated INTEGER NOT NULL"
+	");"
+	"CREATE TABLE IF NOT EXISTS jm_pids ("
+	"  key TEXT PRIMARY KEY,"
+	"  pid INTEGER NOT NULL,"
+	"  start_time INTEGER NOT NULL"
+	");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -1633,27 +1633,6 @@ jm_new(const struct jm_params *p, struct nem_err *err)
 		nem_err_sys(err, errno, "open /dev/null");
 		goto fail;
 	}
-
-	/*
-	 * NOTE: the tables are created here rather than as a numbered
-	 * migration in db.c, because they are private to this module. A
-	 * later change of their columns needs a migration there.
-	 */
-	if (db_exec(jm->db,
-	    "CREATE TABLE IF NOT EXISTS jm_jails ("
-	    " name TEXT PRIMARY KEY,"
-	    " state TEXT NOT NULL,"
-	    " reason TEXT NOT NULL DEFAULT '',"
-	    " last_status INTEGER NOT NULL DEFAULT -1,"
-	    " pid INTEGER NOT NULL DEFAULT 0,"
-	    " updated INTEGER NOT NULL);"
-	    "CREATE TABLE IF NOT EXISTS jm_pids ("
-	    " key TEXT PRIMARY KEY,"
-	    " pid INTEGER NOT NULL,"
-	    " start_time INTEGER NOT NULL)", err) == -1) {
-		nem_err_prefix(err, "create the jail table");
-		goto fail;
-	}
 	return jm;
 
 fail:
