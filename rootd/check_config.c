@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define USAGE "usage: nem-rootd check-config [-c PATH]\n" \
 	"  -c PATH  host configuration file (default " CFG_DEFAULT_CONFIG ")\n"
@@ -51,6 +53,33 @@ jails_dir_beside(const char *path)
 	return dir;
 }
 
+/*
+ * Reports the file mounts of a valid jail whose source the daemon could
+ * not read when it starts the jail. Returns how many it reported.
+ */
+static int
+check_file_sources(const struct cfg_set_jail *sj)
+{
+	int missing = 0;
+
+	for (size_t i = 0; sj->jail != NULL && i < sj->jail->nmounts; i++) {
+		const struct cfg_mount *m = &sj->jail->mounts[i];
+		struct stat st;
+
+		if (m->type != CFG_MOUNT_FILE)
+			continue;
+		if (stat(m->source_path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(m->source_path, R_OK) == 0)
+			continue;
+		fprintf(stderr, "%s:%u:%u: file source %s is missing, "
+		    "unreadable or not a regular file; the jail cannot start "
+		    "until it is\n", sj->path, m->line, m->col,
+		    m->source_path);
+		missing++;
+	}
+	return missing;
+}
+
 int
 check_config_main(int argc, char **argv)
 {
@@ -85,7 +114,8 @@ check_config_main(int argc, char **argv)
 	for (size_t i = 0; set != NULL && i < set->njails; i++) {
 		cfg_diags_print(&set->jails[i].diags, stderr);
 		cfg_diags_print(&set->jails[i].set_diags, stderr);
-		if (!set->jails[i].startable)
+		if (!set->jails[i].startable ||
+		    check_file_sources(&set->jails[i]) > 0)
 			status = 1;
 	}
 	if (status == 0)

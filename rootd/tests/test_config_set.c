@@ -588,6 +588,18 @@ check_config_exit_codes(void **state)
 	free(out);
 	free(errs);
 
+	/* A file mount whose source is missing fails the check. */
+	write_file(s->dir, "rootd.toml", "");
+	write_file(s->jails, "bad.toml", PROCESS ROOT_MOUNT
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/run\"\nsize = \"8M\"\n"
+	    "[[mount]]\ntype = \"file\"\ndest = \"/run/x.conf\"\n"
+	    "source = \"files/absent.conf\"\n");
+	assert_int_equal(run_check(s->dir, (char *[]){ "check-config",
+	    "-c", s->conf, NULL }, &out, &errs), 1);
+	assert_non_null(strstr(errs, "files/absent.conf is missing"));
+	free(out);
+	free(errs);
+
 	/* A missing host file is an error, a usage error exits 2. */
 	snprintf(path, sizeof(path), "%s/nonexistent.toml", s->dir);
 	assert_int_equal(run_check(s->dir, (char *[]){ "check-config",
