@@ -660,10 +660,8 @@ store_list(struct store *store, struct store_image **out, size_t *count,
 /* Removal and references. */
 
 /*
- * Fails with EBUSY when removing image would delete a file that a jail
- * uses, naming the jails. References are kept per file, so a name whose
- * file another name shares can always go: the file stays. Returns 0 when
- * the removal deletes nothing in use.
+ * Fails with EBUSY when a jail uses sha256, naming the jails. Returns 0
+ * when none does.
  */
 static int
 check_unused(struct store *store, const struct store_image *image,
@@ -673,22 +671,6 @@ check_unused(struct store *store, const struct store_image *image,
 	sqlite3_stmt *stmt;
 	size_t used = 0;
 	int rc;
-
-	if (db_prepare(store->db, "SELECT count(*) FROM images WHERE "
-	    "sha256 = ?1 AND NOT (name = ?2 AND version = ?3)", &stmt,
-	    err) == -1)
-		return -1;
-	sqlite3_bind_text(stmt, 1, image->sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, image->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, image->version, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0) {
-		sqlite3_finalize(stmt);
-		return 0;
-	}
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_ROW)
-		return db_fail(store->db, rc, "count the names of a file", err);
 
 	if (db_prepare(store->db, "SELECT jail FROM image_refs "
 	    "WHERE sha256 = ? ORDER BY jail", &stmt, err) == -1)

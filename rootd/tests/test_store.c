@@ -465,27 +465,6 @@ remove_refused_while_referenced(void **state)
 }
 
 static void
-remove_shared_name_while_referenced(void **state)
-{
-	struct fixture *f = *state;
-	struct store_image image;
-	char path[PATH_MAX];
-	const char *refs[] = { image.sha256 };
-	struct nem_err err;
-
-	fixture_make_image(f, "squashfs", "base", 5000, path);
-	fixture_import_ok(f, path, "base", "1.0.0", &image);
-	fixture_import_ok(f, path, "alias", "2.0.0", NULL);
-	assert_int_equal(store_refs_set(f->store, "web", refs, 1, &err), 0);
-
-	/* The file stays for base, so alias can go; base cannot. */
-	assert_int_equal(store_remove(f->store, "alias", "2.0.0", &err), 0);
-	assert_int_equal(store_remove(f->store, "base", "1.0.0", &err), -1);
-	assert_int_equal(err.code, EBUSY);
-	fixture_check_consistent(f);
-}
-
-static void
 refs_pruned_for_gone_jails(void **state)
 {
 	struct fixture *f = *state;
@@ -859,7 +838,6 @@ main(void)
 		STORE_TEST(lookup_prefers_newest_of_equals),
 		STORE_TEST(remove_refused_while_referenced),
 		STORE_TEST(refs_pruned_for_gone_jails),
-		STORE_TEST(remove_shared_name_while_referenced),
 		STORE_TEST(remove_keeps_shared_file),
 		STORE_TEST(gc_removes_strays),
 		STORE_TEST(tamper_closed_flip),
