@@ -137,6 +137,12 @@ jail_runtime_close(struct jail_runtime *rt)
 		os_disk_release(&img->disk);
 		free(img);
 	}
+	while (rt->holds != NULL) {
+		struct volume_hold *h = rt->holds;
+
+		rt->holds = h->next;
+		free(h);
+	}
 	pthread_mutex_destroy(&rt->images_lock);
 	free(rt);
 }

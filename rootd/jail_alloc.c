@@ -451,9 +451,65 @@ jail_new(struct jail_runtime *rt, const struct cfg_jail *cfg,
 	return jail;
 }
 
+/*
+ * Holds the persistent volume at path for jail. Fails with EBUSY, naming
+ * the other jail, when another jail holds it.
+ */
+static int
+volume_hold(struct jail *jail, const char *path, const char *volume,
+    struct nem_err *err)
+{
+	struct jail_runtime *rt = jail->rt;
+	struct volume_hold *h;
+	int rc = 0;
+
+	pthread_mutex_lock(&rt->images_lock);
+	for (h = rt->holds; h != NULL; h = h->next) {
+		if (strcmp(h->path, path) == 0)
+			break;
+	}
+	if (h != NULL && h->owner != jail) {
+		rc = nem_err_set(err, EBUSY, "volume %s is still in use by "
+		    "jail %s, which is stopping or running; it is used here "
+		    "once that jail is freed", volume, h->owner->name);
+	} else if (h == NULL) {
+		h = calloc(1, sizeof(*h));
+		if (h == NULL) {
+			rc = nem_err_sys(err, ENOMEM, "volume %s", volume);
+		} else {
+			snprintf(h->path, sizeof(h->path), "%s", path);
+			h->owner = jail;
+			h->next = rt->holds;
+			rt->holds = h;
+		}
+	}
+	pthread_mutex_unlock(&rt->images_lock);
+	return rc;
+}
+
+/* Drops every volume hold of jail. */
+static void
+volume_release_all(struct jail *jail)
+{
+	struct jail_runtime *rt = jail->rt;
+	struct volume_hold **pp, *h;
+
+	pthread_mutex_lock(&rt->images_lock);
+	for (pp = &rt->holds; (h = *pp) != NULL;) {
+		if (h->owner == jail) {
+			*pp = h->next;
+			free(h);
+		} else {
+			pp = &h->next;
+		}
+	}
+	pthread_mutex_unlock(&rt->images_lock);
+}
+
 void
 jail_destroy(struct jail *jail)
 {
+	volume_release_all(jail);
 	os_root_close(&jail->root);
 	free(jail->steps);
 	free(jail->images);
@@ -485,6 +541,19 @@ jail_alloc(struct jail_runtime *rt, const struct cfg_jail *cfg,
     struct jail **out, struct nem_err *err)
 {
 	return jail_alloc_resolved(rt, cfg, NULL, out, err);
+}
+
+/* Holds the volume of the persistent md mount m for jail. */
+static int
+hold_volume_of(struct jail *jail, const struct cfg_mount *m,
+    struct nem_err *err)
+{
+	char file[PATH_MAX], name[NAME_MAX_LEN + 16];
+
+	snprintf(name, sizeof(name), "%s.img", m->volume);
+	if (jail_path_join(file, jail->rt->volumes_dir, name, err) == -1)
+		return -1;
+	return volume_hold(jail, file, m->volume, err);
 }
 
 int
@@ -520,12 +589,12 @@ jail_alloc_prepare(struct jail_runtime *rt, const struct cfg_jail *cfg,
 	 */
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		const struct store_image *image = &jail->images[i];
+		const struct cfg_mount *m = &cfg->mounts[i];
 
-		if (cfg->mounts[i].type == CFG_MOUNT_MD &&
-		    os_md_template_prepare(rt->md_cache_dir,
-		    cfg->mounts[i].size, err) == -1) {
-			nem_err_prefix(err, "mount md at %s",
-			    cfg->mounts[i].dest);
+		if (m->type == CFG_MOUNT_MD && (os_md_template_prepare(
+		    rt->md_cache_dir, m->size, err) == -1 ||
+		    (m->persist && hold_volume_of(jail, m, err) == -1))) {
+			nem_err_prefix(err, "mount md at %s", m->dest);
 			goto fail;
 		}
 		if (cfg->mounts[i].type != CFG_MOUNT_IMAGE)

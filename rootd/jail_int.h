@@ -47,8 +47,21 @@ struct jail_runtime {
 	char init_path[PATH_MAX];	/* nem-init on the host */
 	struct store *store;		/* used on the event loop thread only */
 	struct db *db;			/* the event loop thread's connection */
-	pthread_mutex_t images_lock;	/* guards images and their refs */
+	pthread_mutex_t images_lock;	/* guards images, their refs and
+					   volume holds */
 	struct jail_image *images;	/* mounted images, any order */
+	struct volume_hold *holds;	/* persistent volumes in use */
+};
+
+/*
+ * A persistent volume image held by one jail from its preparation until
+ * it is freed, so that no other jail mounts it meanwhile, for example a
+ * new jail with the same volume while the old one still stops.
+ */
+struct volume_hold {
+	char path[PATH_MAX];		/* <state_dir>/volumes/<name>.img */
+	const struct jail *owner;
+	struct volume_hold *next;
 };
 
 /* One step of an allocation, undone in reverse by jail_undo. */

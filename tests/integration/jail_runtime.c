@@ -1073,6 +1073,38 @@ pool_builds_side_by_side(void **state)
 		cfg_jail_free(cfgs[i]);
 }
 
+/* A volume that one jail holds is refused to another until it is freed. */
+static void
+volume_held_by_one_jail(void **state)
+{
+	struct rt_fixture *f = *state;
+	struct cfg_jail *old_cfg, *new_cfg;
+	struct jail *old_jail, *new_jail;
+	struct nem_err err;
+	size_t loops;
+
+	old_cfg = load_jail(f, "va", PROCESS_TRUE IMAGE_ROOT
+	    "[[mount]]\ntype = \"md\"\ndest = \"/data\"\nsize = \"8M\"\n"
+	    "persist = true\nvolume = \"shared-vol\"\n");
+	new_cfg = load_jail(f, "vb", PROCESS_TRUE IMAGE_ROOT
+	    "[[mount]]\ntype = \"md\"\ndest = \"/data\"\nsize = \"8M\"\n"
+	    "persist = true\nvolume = \"shared-vol\"\n");
+	alloc_ok(f, old_cfg, &old_jail);
+	loops = fixture_count_loops(f->state);
+
+	assert_int_equal(jail_alloc(f->rt, new_cfg, &new_jail, &err), -1);
+	assert_int_equal(err.code, EBUSY);
+	assert_non_null(strstr(err.msg, "volume shared-vol is still in use "
+	    "by jail va"));
+	assert_int_equal(fixture_count_loops(f->state), loops);
+
+	free_ok(old_jail);
+	alloc_ok(f, new_cfg, &new_jail);
+	free_ok(new_jail);
+	cfg_jail_free(old_cfg);
+	cfg_jail_free(new_cfg);
+}
+
 static void
 volumes(void **state)
 {
@@ -1138,6 +1170,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(recover_unrecorded_leftovers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_builds_side_by_side,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(volume_held_by_one_jail,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(symlink_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(volumes, setup, teardown),
