@@ -857,8 +857,7 @@ after_stop(struct jm_jail *j)
 
 	if (j->remove_after_stop) {
 		jm_jail_destroy(j);
-	} else if (j->start_after_stop && !jm->shutting_down) {
-		j->start_after_stop = false;
+	} else {
 		if (j->pending != NULL) {
 			jm_resolved_free(j->resolved, j->cfg);
 			cfg_jail_free(j->cfg);
@@ -868,7 +867,10 @@ after_stop(struct jm_jail *j)
 			j->pending_resolved = NULL;
 			jm_refs_sync(j);
 		}
-		jm_dispatch(j, JM_EV_START);
+		if (j->start_after_stop && !jm->shutting_down) {
+			j->start_after_stop = false;
+			jm_dispatch(j, JM_EV_START);
+		}
 	}
 	if (jm->shutting_down)
 		jm_shutdown_step(jm);

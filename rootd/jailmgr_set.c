@@ -121,6 +121,7 @@ apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool again, bool *start)
 		log_diags(sj->name, &sj->set_diags);
 		if (j != NULL) {
 			j->valid = false;
+			j->remove_after_stop = false;
 			log_errx("jail %s: the description %s is invalid; the "
 			    "jail keeps its previous description and state "
 			    "(%s)", sj->name, sj->path,
@@ -148,6 +149,24 @@ apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool again, bool *start)
 		}
 	}
 	j->valid = true;
+
+	/*
+	 * The description is back while the removal of the jail waits for
+	 * its stop: the record stays, and the jail restarts with the new
+	 * description when it is autostart, as a new jail would start.
+	 */
+	if (j->remove_after_stop) {
+		log_info("jail %s: description back while the jail stops; it "
+		    "is kept", j->name);
+		j->remove_after_stop = false;
+		jm_resolved_free(j->pending_resolved, j->pending);
+		cfg_jail_free(j->pending);
+		j->pending = cfg;
+		j->pending_resolved = resolve_or_log(jm, j->name, cfg);
+		jm_refs_sync(j);
+		j->start_after_stop = cfg->autostart;
+		return;
+	}
 	if (j->cfg == NULL) {
 		use_description(j, cfg);
 		*start = cfg->autostart && j->state == JM_ST_DEFINED;

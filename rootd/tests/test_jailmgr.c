@@ -808,6 +808,20 @@ test_apply_and_remove(void **state)
 		run_until(fx, is_shut, NULL, 50);
 	assert_int_equal(jm_jail_status(fx->jm, "new", &info, &err), -1);
 	assert_int_equal(stat(path, &st), -1);
+
+	/* Applied again while its removal waits for the stop: kept. */
+	assert_int_equal(jm_jail_apply(fx->jm, "new", good, strlen(good),
+	    &diags, &err), 0);
+	wait_state(fx, "new", JM_ST_READY, 10000);
+	assert_int_equal(jm_jail_remove(fx->jm, "new", &err), 0);
+	assert_int_equal(jm_jail_status(fx->jm, "new", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_STOPPING);
+	assert_int_equal(jm_jail_apply(fx->jm, "new", good, strlen(good),
+	    &diags, &err), 0);
+	wait_state(fx, "new", JM_ST_READY, 10000);
+	assert_non_null(strstr(fx->events, "new:stopping new:freeing "
+	    "new:stopped"));
+	assert_int_equal(stat(path, &st), 0);
 }
 
 static bool
