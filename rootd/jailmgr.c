@@ -681,6 +681,23 @@ jail_unit_start(void *arg, struct nem_err *err)
 	int child_fd;
 	pid_t pid;
 
+	/*
+	 * A retry after failures finds a required service gone: the jail is
+	 * stopped and started again, which makes it wait for the service.
+	 */
+	if (j->handle == NULL) {
+		bool known;
+		const char *svc = missing_service(j, &known);
+
+		if (svc != NULL) {
+			nem_err_set(err, EAGAIN, "jail %s: required service %s "
+			    "is not provided by a ready jail; waiting for it",
+			    j->name, svc);
+			j->start_after_stop = true;
+			defer(j, JM_EV_STOP);
+			return -1;
+		}
+	}
 	if (j->handle == NULL) {
 		j->handle = alloc_tree(j, err);
 		if (j->handle == NULL) {

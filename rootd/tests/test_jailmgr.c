@@ -504,6 +504,39 @@ never(struct fx *fx, const void *arg)
 }
 
 static bool
+retried_twice(struct fx *fx, const void *arg)
+{
+	struct jm_jail_info info;
+
+	return jm_jail_status(fx->jm, arg, &info, NULL) == 0 &&
+	    info.restarts >= 2;
+}
+
+static void
+test_retry_waits_for_gone_service(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	write_jail(fx, "cons", "autostart = true\n[process]\n"
+	    "exec = [\"/bin/busybox\", \"sh\", \"-c\", \"exit 3\"]\n"
+	    "restart_delay = \"100ms\"\nrestart_delay_max = \"200ms\"\n"
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"8M\"\n"
+	    "[services]\nrequires = [\"svc\"]\n");
+	write_jail(fx, "prov", "%s[services]\nprovides = [\"svc\"]\n",
+	    ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_true(run_until(fx, retried_twice, "cons", 10000));
+
+	/* With the provider gone, the next try waits instead of running. */
+	assert_int_equal(jm_jail_stop(fx->jm, "prov", NULL, NULL, &err), 0);
+	wait_state(fx, "cons", JM_ST_WAITING, 5000);
+	assert_int_equal(jm_jail_status(fx->jm, "cons", &info, &err), 0);
+	assert_non_null(strstr(info.reason, "waiting for service svc"));
+}
+
+static bool
 is_failed(struct fx *fx, const void *arg)
 {
 	struct jm_jail_info info;
@@ -958,6 +991,8 @@ main(int argc, char **argv)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_fails_and_retries,
 		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_retry_waits_for_gone_service, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_over_channel,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_allocation_retried,
