@@ -174,20 +174,18 @@ wildcard(const unsigned char *k)
 }
 
 /*
- * True when the distinct claims a and b would take the same port: one has
- * the wildcard address of its family, which takes the port on every
- * address, and the other is of that family, or the wildcard is "::",
- * which also takes IPv4 unless the socket is IPv6 only.
+ * True when the distinct claims a and b would take the same port: both of
+ * one family, one with the wildcard address, which takes the port on
+ * every address of that family. IPv6 sockets are bound IPv6 only, so
+ * "::" leaves IPv4 alone.
  */
 static bool
 overlap(const struct cfg_claim *a, const struct cfg_claim *b)
 {
-	if (a->addr[17] != b->addr[17] || a->addr[18] != b->addr[18])
+	if (a->addr[0] != b->addr[0] || a->addr[17] != b->addr[17] ||
+	    a->addr[18] != b->addr[18])
 		return false;
-	if (wildcard(a->addr) && (a->addr[0] == b->addr[0] || a->addr[0] == 6))
-		return true;
-	return wildcard(b->addr) &&
-	    (a->addr[0] == b->addr[0] || b->addr[0] == 6);
+	return wildcard(a->addr) || wildcard(b->addr);
 }
 
 static void

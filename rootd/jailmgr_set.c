@@ -630,6 +630,41 @@ copy_diags(struct cfg_diags *to, const struct cfg_diags *from)
 		    from->v[i].col, "%s", from->v[i].msg);
 }
 
+/* Frees a NULL-terminated array of names; NULL is allowed. */
+static void
+names_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * Returns the names of the valid jails of set other than skip, as a NULL
+ * terminated array of copies (free with names_free), or NULL on ENOMEM.
+ */
+static char **
+valid_names(const struct cfg_set *set, const char *skip)
+{
+	char **v = calloc(set->njails + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; i < set->njails; i++) {
+		if (!set->jails[i].startable ||
+		    strcmp(set->jails[i].name, skip) == 0)
+			continue;
+		v[n] = strdup(set->jails[i].name);
+		if (v[n] == NULL) {
+			names_free(v);
+			return NULL;
+		}
+		n++;
+	}
+	return v;
+}
+
 int
 jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
     struct cfg_diags *diags, struct nem_err *err)
@@ -638,7 +673,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 	struct cfg_set_jail *sj;
 	struct cfg_jail *cfg;
 	char label[NAME_MAX_LEN + 16];
-	char *path = NULL;
+	char *path = NULL, **valid = NULL;
 	bool start = false;
 	int rc = -1;
 
@@ -659,6 +694,12 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 		cfg_jail_free(cfg);
 		return -1;
 	}
+	valid = valid_names(set, name);
+	if (valid == NULL) {
+		cfg_jail_free(cfg);
+		nem_err_sys(err, ENOMEM, "jail %s", name);
+		goto out;
+	}
 	if (cfg_set_put(set, cfg, err) == -1)
 		goto out;
 	sj = cfg_set_find(set, name);
@@ -668,6 +709,19 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 		nem_err_set(err, EINVAL, "jail %s: the description conflicts "
 		    "with other jails (%zu error%s)", name, diags->len,
 		    diags->len == 1 ? "" : "s");
+		goto out;
+	}
+
+	/* The newcomer loses a conflict with a jail that was valid. */
+	for (size_t i = 0; valid[i] != NULL; i++) {
+		const struct cfg_set_jail *other = cfg_set_find(set, valid[i]);
+
+		if (other == NULL || other->startable)
+			continue;
+		copy_diags(diags, &other->set_diags);
+		nem_err_set(err, EINVAL, "jail %s: the description conflicts "
+		    "with jail %s, which was valid (%zu error%s)", name,
+		    valid[i], diags->len, diags->len == 1 ? "" : "s");
 		goto out;
 	}
 
@@ -690,6 +744,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 
 out:
 	free(path);
+	names_free(valid);
 	cfg_set_free(set);
 	return rc;
 }

@@ -382,7 +382,7 @@ shared_resources_reported(void **state)
 	write_jail(s, "v5", "", "", "[[listen]]\nname = \"h\"\n"
 	    "address = \"0.0.0.0\"\nport = 8080\n");
 	write_jail(s, "v6", "", "", "[[listen]]\nname = \"h\"\n"
-	    "address = \"::1\"\nport = 8080\n");
+	    "address = \"::\"\nport = 8080\n");
 	assert_int_equal(cfg_set_load(s->jails, &set, &err), 0);
 	assert_true(cfg_set_find(set, "v1")->startable);
 	assert_true(cfg_set_find(set, "v6")->startable);

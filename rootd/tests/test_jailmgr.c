@@ -857,6 +857,35 @@ test_apply_and_remove(void **state)
 	assert_int_equal(stat(path, &st), 0);
 }
 
+/* A jail apply that would make a valid jail invalid is rejected. */
+static void
+test_apply_newcomer_loses(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct nem_err err;
+	char wild[PATH_MAX + 2048], lo[PATH_MAX + 2048];
+
+	/* Neither starts, so no socket is bound. */
+	snprintf(wild, sizeof(wild), "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"0.0.0.0\"\nport = 25003\n",
+	    ready_jail("autostart = false"));
+	snprintf(lo, sizeof(lo), "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25003\n",
+	    ready_jail("autostart = false"));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	assert_int_equal(jm_jail_apply(fx->jm, "la", wild, strlen(wild),
+	    &diags, &err), 0);
+	cfg_diags_clear(&diags);
+	assert_int_equal(jm_jail_apply(fx->jm, "lb", lo, strlen(lo), &diags,
+	    &err), -1);
+	assert_int_equal(err.code, EINVAL);
+	assert_non_null(strstr(err.msg, "conflicts with jail la"));
+	assert_true(diags.len > 0);
+	cfg_diags_clear(&diags);
+	assert_int_equal(jm_jail_status(fx->jm, "lb", NULL, &err), -1);
+}
+
 static bool
 host_ready(struct fx *fx, const void *arg)
 {
@@ -1009,6 +1038,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reload_difference,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_and_remove,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_newcomer_loses,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_host_lifecycle,
 		    fx_setup, fx_teardown),
