@@ -72,6 +72,13 @@ log_line(enum log_level level, const char *fmt, va_list ap, int errnum)
 	len = strlen(msg);
 	if (errnum != 0)
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(errnum));
+
+	/* One event is one line: a newline or another control character,
+	 * say in a file name, cannot forge or split log lines. */
+	for (char *p = msg; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
 	if (log_dest == LOG_DEST_SYSLOG) {
 		syslog(prio[level], "%s", msg);
 	} else {
