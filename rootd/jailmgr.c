@@ -627,7 +627,7 @@ crash_loop_reason(struct jm_jail *j, const char *what,
 {
 	char delay[32], reset[32];
 
-	snprintf(reason, len, "root process %.200s; %" PRIu64 " runs or "
+	snprintf(reason, len, "%.200s; %" PRIu64 " runs or "
 	    "starts in a row ended before %s, next try in %s", what,
 	    plan->failures, units_format_duration(
 	    j->cfg->policy.restart_reset_ms, reset, sizeof(reset)),
@@ -816,11 +816,12 @@ jail_unit_exited(void *arg, pid_t pid, int status)
 	was_ready = j->state == JM_ST_READY;
 	sup_unit_restart_plan(j->unit, &plan);
 	if (plan.state == SUP_ST_FAILED) {
-		char reason[JM_REASON_MAX];
+		char reason[JM_REASON_MAX], what[96];
 
 		/* Recorded after the free, which records the row stopped. */
 		free_tree(j);
-		crash_loop_reason(j, desc, &plan, reason, sizeof(reason));
+		snprintf(what, sizeof(what), "root process %s", desc);
+		crash_loop_reason(j, what, &plan, reason, sizeof(reason));
 		set_state(j, JM_ST_FAILED, "%s", reason);
 	} else {
 		char delay[32];
