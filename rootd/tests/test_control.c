@@ -36,6 +36,7 @@
 #include "ctlsock.h"
 #include "db.h"
 #include "jailmgr.h"
+#include "jm_fixture.h"
 #include "supervise.h"
 
 /* Idle timeout of the tests, short so that they run in about a second. */
@@ -68,57 +69,15 @@ struct client {
 	int replies;
 };
 
-struct fx {
-	char dir[64];
-	struct event_base *base;
-	struct sup *sup;
-	struct db *db;
-	struct cfg_host *host;
-	struct jm *jm;
-	struct control *ctl;
-	bool shut;
-};
 
 static int
 fx_setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof(*fx));
-	struct cfg_diags diags = { 0 };
+	struct fx *fx = fx_open("/tmp/test-control-XXXXXX", "");
 	struct control_params cp = { 0 };
-	struct jm_params p = { 0 };
 	struct nem_err err;
-	char conf[128], text[512];
 
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/test-control-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(conf, sizeof(conf), "%s/rootd.toml", fx->dir);
-	snprintf(text, sizeof(text),
-	    "state_dir = \"%s/state\"\nrun_dir = \"%s/run\"\n", fx->dir,
-	    fx->dir);
-	fx->host = cfg_host_load_buffer(conf, text, strlen(text), &diags);
-	if (fx->host == NULL)
-		cfg_diags_print(&diags, stderr);
-	assert_non_null(fx->host);
-	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
-	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
-	assert_int_equal(mkdir(fx->host->jails_dir, 0700), 0);
-
-	fx->base = event_base_new();
-	assert_non_null(fx->base);
-	fx->sup = sup_new(fx->base, &err);
-	assert_non_null(fx->sup);
-	fx->db = db_open(fx->host->state_dir, &err);
-	assert_non_null(fx->db);
-	p.base = fx->base;
-	p.sup = fx->sup;
-	p.db = fx->db;
-	p.host = fx->host;
-	p.runtime = &no_runtime;
-	p.version = "test";
-	fx->jm = jm_new(&p, &err);
-	assert_non_null(fx->jm);
-
+	fx_start_jm(fx, &no_runtime);
 	cp.base = fx->base;
 	cp.jm = fx->jm;
 	cp.version = "test";
@@ -128,14 +87,6 @@ fx_setup(void **state)
 	assert_non_null(fx->ctl);
 	*state = fx;
 	return 0;
-}
-
-static void
-on_shut(void *arg)
-{
-	struct fx *fx = arg;
-
-	fx->shut = true;
 }
 
 /* Runs the event loop for ms milliseconds. */
@@ -152,21 +103,10 @@ static int
 fx_teardown(void **state)
 {
 	struct fx *fx = *state;
-	char cmd[128];
 
 	control_free(fx->ctl);
-	jm_shutdown(fx->jm, on_shut, fx);
-	for (int i = 0; i < 100 && !fx->shut; i++)
-		run_for(fx, 20);
-	assert_true(fx->shut);
-	jm_free(fx->jm);
-	sup_free(fx->sup);
-	db_close(fx->db);
-	event_base_free(fx->base);
-	cfg_host_free(fx->host);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
+	fx_close(fx);
+	*state = NULL;
 	return 0;
 }
 

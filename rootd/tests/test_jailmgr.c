@@ -34,6 +34,7 @@
 #include "jailmgr.h"
 #include "logfile.h"
 #include "supervise.h"
+#include "jm_fixture.h"
 
 static char self_exe[PATH_MAX];
 
@@ -238,90 +239,19 @@ static struct jm_runtime async_runtime = {
 };
 static bool use_async;
 
-/* Fixture. */
-
-struct fx {
-	char dir[64];
-	char jails[128];
-	struct event_base *base;
-	struct sup *sup;
-	struct db *db;
-	struct cfg_host *host;
-	struct jm *jm;
-	char events[8192];	/* "name:state " for every event */
-	bool shut;
-};
-
-static void
-write_jail(struct fx *fx, const char *name, const char *fmt, ...)
-{
-	char path[256];
-	va_list ap;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s.toml", fx->jails, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	va_start(ap, fmt);
-	vfprintf(fp, fmt, ap);
-	va_end(ap);
-	assert_int_equal(fclose(fp), 0);
-}
-
-static void
-on_event(void *arg, const struct jm_event *ev)
-{
-	struct fx *fx = arg;
-	size_t used = strlen(fx->events);
-
-	snprintf(fx->events + used, sizeof(fx->events) - used, "%s:%s ",
-	    ev->name, ev->state);
-}
+/* Fixture: jm_fixture.h, with a [[host]] that reports ready. */
 
 static int
 fx_setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof(*fx));
-	struct cfg_diags diags = { 0 };
-	struct nem_err err;
-	char conf[256], text[PATH_MAX + 512];
-	struct jm_params p = { 0 };
+	char extra[PATH_MAX + 64];
+	struct fx *fx;
 
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/test-jailmgr-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->jails, sizeof(fx->jails), "%s/jails", fx->dir);
-	assert_int_equal(mkdir(fx->jails, 0755), 0);
-	snprintf(conf, sizeof(conf), "%s/rootd.toml", fx->dir);
-	snprintf(text, sizeof(text),
-	    "state_dir = \"%s/state\"\nrun_dir = \"%s/run\"\n"
-	    "[[host]]\nname = \"helper\"\nexec = [\"%s\", \"ready\"]\n",
-	    fx->dir, fx->dir, self_exe);
-	fx->host = cfg_host_load_buffer(conf, text, strlen(text), &diags);
-	if (fx->host == NULL)
-		cfg_diags_print(&diags, stderr);
-	assert_non_null(fx->host);
-	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
-	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
-
-	fx->base = event_base_new();
-	assert_non_null(fx->base);
-	fx->sup = sup_new(fx->base, &err);
-	assert_non_null(fx->sup);
-	fx->db = db_open(fx->host->state_dir, &err);
-	assert_non_null(fx->db);
-	p.base = fx->base;
-	p.sup = fx->sup;
-	p.db = fx->db;
-	p.host = fx->host;
+	snprintf(extra, sizeof(extra), "[[host]]\nname = \"helper\"\n"
+	    "exec = [\"%s\", \"ready\"]\n", self_exe);
+	fx = fx_open("/tmp/test-jailmgr-XXXXXX", extra);
 	async_runtime.async_arg = fx->base;
-	p.runtime = use_async ? &async_runtime : &test_runtime;
-	p.version = "test";
-	fx->jm = jm_new(&p, &err);
-	if (fx->jm == NULL)
-		fprintf(stderr, "jm_new: %s\n", err.msg);
-	assert_non_null(fx->jm);
-	assert_non_null(jm_watch(fx->jm, on_event, fx, &err));
+	fx_start_jm(fx, use_async ? &async_runtime : &test_runtime);
 	rt_allocs = rt_frees = rt_failing = 0;
 	*state = fx;
 	return 0;
@@ -338,84 +268,12 @@ fx_setup_async(void **state)
 	return rc;
 }
 
-static void
-on_shut(void *arg)
-{
-	struct fx *fx = arg;
-
-	fx->shut = true;
-}
-
-/* Runs the loop until cond(fx) is true or ms pass; returns cond(fx). */
-static bool
-run_until(struct fx *fx, bool (*cond)(struct fx *, const void *),
-    const void *arg, int ms)
-{
-	struct timeval tick = { 0, 20000 };
-
-	for (int waited = 0; waited < ms; waited += 20) {
-		if (cond(fx, arg))
-			return true;
-		event_base_loopexit(fx->base, &tick);
-		event_base_dispatch(fx->base);
-	}
-	return cond(fx, arg);
-}
-
-static bool
-is_shut(struct fx *fx, const void *arg)
-{
-	return fx->shut;
-}
-
 static int
 fx_teardown(void **state)
 {
-	struct fx *fx = *state;
-	char cmd[128];
-
-	jm_shutdown(fx->jm, on_shut, fx);
-	assert_true(run_until(fx, is_shut, NULL, 20000));
-	jm_free(fx->jm);
-	sup_free(fx->sup);
-	db_close(fx->db);
-	event_base_free(fx->base);
-	cfg_host_free(fx->host);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
+	fx_close(*state);
+	*state = NULL;
 	return 0;
-}
-
-struct want {
-	const char *name;
-	enum jm_state state;
-};
-
-static bool
-in_state(struct fx *fx, const void *arg)
-{
-	const struct want *w = arg;
-	struct jm_jail_info info;
-
-	if (jm_jail_status(fx->jm, w->name, &info, NULL) == -1)
-		return false;
-	return info.state == w->state;
-}
-
-static void
-wait_state(struct fx *fx, const char *name, enum jm_state state, int ms)
-{
-	struct want w = { name, state };
-	struct jm_jail_info info;
-
-	if (run_until(fx, in_state, &w, ms))
-		return;
-	if (jm_jail_status(fx->jm, name, &info, NULL) == 0)
-		fail_msg("jail %s is %s (%s), expected %s", name,
-		    jm_state_name(info.state), info.reason,
-		    jm_state_name(state));
-	fail_msg("jail %s not found, expected %s", name, jm_state_name(state));
 }
 
 static const char *
@@ -458,7 +316,7 @@ test_dependency_order(void **state)
 	assert_true(strstr(fx->events, "web:allocating") > db);
 
 	/* Shutdown stops web (the dependent) before db. */
-	jm_shutdown(fx->jm, on_shut, fx);
+	jm_shutdown(fx->jm, fx_on_shut, fx);
 	assert_true(run_until(fx, is_shut, NULL, 10000));
 	web = strstr(fx->events, "web:stopped");
 	db = strstr(fx->events, "db:stopping");
@@ -649,7 +507,7 @@ test_async_stop_while_allocating(void **state)
 	/* It starts normally afterwards, and the shutdown waits for an
 	 * allocation that is still running. */
 	assert_int_equal(jm_jail_start(fx->jm, "slow", &err), 0);
-	jm_shutdown(fx->jm, on_shut, fx);
+	jm_shutdown(fx->jm, fx_on_shut, fx);
 	assert_true(run_until(fx, is_shut, NULL, 10000));
 	assert_int_equal(rt_allocs, 2);
 	assert_int_equal(rt_frees, 2);
@@ -913,7 +771,7 @@ test_host_lifecycle(void **state)
 	wait_state(fx, "one", JM_ST_READY, 10000);
 
 	/* The host stops after the jails. */
-	jm_shutdown(fx->jm, on_shut, fx);
+	jm_shutdown(fx->jm, fx_on_shut, fx);
 	assert_true(run_until(fx, is_shut, NULL, 10000));
 	j = strstr(fx->events, "one:stopped");
 	h = strstr(fx->events, "helper:exited");

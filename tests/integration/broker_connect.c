@@ -30,6 +30,7 @@
 #include <nem/log.h>
 
 #include "broker.h"
+#include "jm_fixture.h"
 #include "config.h"
 #include "db.h"
 #include "jailmgr.h"
@@ -73,158 +74,24 @@ static const struct jm_runtime test_runtime = {
 	.free = rt_free,
 };
 
-/* Fixture. */
-
-struct fx {
-	char dir[64];
-	char jails[128];
-	struct event_base *base;
-	struct sup *sup;
-	struct db *db;
-	struct cfg_host *host;
-	struct jm *jm;
-	bool shut;
-};
-
-static void
-write_jail(struct fx *fx, const char *name, const char *fmt, ...)
-{
-	char path[256];
-	va_list ap;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s.toml", fx->jails, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	va_start(ap, fmt);
-	vfprintf(fp, fmt, ap);
-	va_end(ap);
-	assert_int_equal(fclose(fp), 0);
-}
+/* Fixture: jm_fixture.h, with no [[host]]. */
 
 static int
 fx_setup(void **state)
 {
-	struct fx *fx = calloc(1, sizeof(*fx));
-	struct cfg_diags diags = { 0 };
-	struct nem_err err;
-	char conf[256], text[512];
-	struct jm_params p = { 0 };
+	struct fx *fx = fx_open("/tmp/test-broker-XXXXXX", "");
 
-	assert_non_null(fx);
-	strcpy(fx->dir, "/tmp/test-broker-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->jails, sizeof(fx->jails), "%s/jails", fx->dir);
-	assert_int_equal(mkdir(fx->jails, 0755), 0);
-	snprintf(conf, sizeof(conf), "%s/rootd.toml", fx->dir);
-	snprintf(text, sizeof(text),
-	    "state_dir = \"%s/state\"\nrun_dir = \"%s/run\"\n", fx->dir,
-	    fx->dir);
-	fx->host = cfg_host_load_buffer(conf, text, strlen(text), &diags);
-	if (fx->host == NULL)
-		cfg_diags_print(&diags, stderr);
-	assert_non_null(fx->host);
-	assert_int_equal(mkdir(fx->host->state_dir, 0700), 0);
-	assert_int_equal(mkdir(fx->host->run_dir, 0700), 0);
-
-	fx->base = event_base_new();
-	assert_non_null(fx->base);
-	fx->sup = sup_new(fx->base, &err);
-	assert_non_null(fx->sup);
-	fx->db = db_open(fx->host->state_dir, &err);
-	assert_non_null(fx->db);
-	p.base = fx->base;
-	p.sup = fx->sup;
-	p.db = fx->db;
-	p.host = fx->host;
-	p.runtime = &test_runtime;
-	p.version = "test";
-	fx->jm = jm_new(&p, &err);
-	if (fx->jm == NULL)
-		fprintf(stderr, "jm_new: %s\n", err.msg);
-	assert_non_null(fx->jm);
+	fx_start_jm(fx, &test_runtime);
 	*state = fx;
 	return 0;
-}
-
-static void
-on_shut(void *arg)
-{
-	struct fx *fx = arg;
-
-	fx->shut = true;
-}
-
-/* Runs the loop until cond(fx, arg) is true or ms pass; returns cond. */
-static bool
-run_until(struct fx *fx, bool (*cond)(struct fx *, const void *),
-    const void *arg, int ms)
-{
-	struct timeval tick = { 0, 20000 };
-
-	for (int waited = 0; waited < ms; waited += 20) {
-		if (cond(fx, arg))
-			return true;
-		event_base_loopexit(fx->base, &tick);
-		event_base_dispatch(fx->base);
-	}
-	return cond(fx, arg);
-}
-
-static bool
-is_shut(struct fx *fx, const void *arg)
-{
-	return fx->shut;
 }
 
 static int
 fx_teardown(void **state)
 {
-	struct fx *fx = *state;
-	char cmd[128];
-
-	jm_shutdown(fx->jm, on_shut, fx);
-	assert_true(run_until(fx, is_shut, NULL, 20000));
-	jm_free(fx->jm);
-	sup_free(fx->sup);
-	db_close(fx->db);
-	event_base_free(fx->base);
-	cfg_host_free(fx->host);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
+	fx_close(*state);
+	*state = NULL;
 	return 0;
-}
-
-struct want {
-	const char *name;
-	enum jm_state state;
-};
-
-static bool
-in_state(struct fx *fx, const void *arg)
-{
-	const struct want *w = arg;
-	struct jm_jail_info info;
-
-	if (jm_jail_status(fx->jm, w->name, &info, NULL) == -1)
-		return false;
-	return info.state == w->state;
-}
-
-static void
-wait_state(struct fx *fx, const char *name, enum jm_state state, int ms)
-{
-	struct want w = { name, state };
-	struct jm_jail_info info;
-
-	if (run_until(fx, in_state, &w, ms))
-		return;
-	if (jm_jail_status(fx->jm, name, &info, NULL) == 0)
-		fail_msg("jail %s is %s (%s), expected %s", name,
-		    jm_state_name(info.state), info.reason,
-		    jm_state_name(state));
-	fail_msg("jail %s not found, expected %s", name, jm_state_name(state));
 }
 
 static bool
