@@ -247,6 +247,7 @@ struct cfg_set_jail {
 	struct cfg_diags diags;	/* errors of the file itself */
 	struct cfg_diags set_diags;	/* errors found across jails */
 	bool startable;		/* no error of either kind */
+	bool preferred;		/* wins a conflict: see cfg_set_prefer */
 };
 
 /* All jail descriptions of a folder, checked together. */
@@ -351,6 +352,16 @@ int cfg_set_load(const char *dir, struct cfg_set **out, struct nem_err *err);
  * or -1 with ENOMEM in err.
  */
 int cfg_set_put(struct cfg_set *set, struct cfg_jail *jail,
+    struct nem_err *err);
+
+/*
+ * Marks the jails named in names[0..n) as preferred and checks the set
+ * again: a conflict between a preferred jail and another (a service, a
+ * volume, a device or a listen address) is reported on the other, so a
+ * running jail keeps its claims against a description added next to it.
+ * Returns 0, or -1 with err (ENOMEM).
+ */
+int cfg_set_prefer(struct cfg_set *set, const char *const *names, size_t n,
     struct nem_err *err);
 
 /*

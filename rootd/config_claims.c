@@ -3,8 +3,9 @@
  * Things that at most one jail of a set may claim: a service to provide,
  * a persistent volume, a device mounted writable, a listen address and
  * port. Claims are collected into arrays and sorted, so every check takes
- * O(n log n) time in the number of claims, and the first claim in jail
- * name order wins; each later one gets an error naming the first.
+ * O(n log n) time in the number of claims. A claim of a preferred jail
+ * (cfg_set_prefer) wins, then the first in jail name order; each later
+ * one gets an error naming the winner.
  */
 #include "config_int.h"
 
@@ -18,6 +19,7 @@ struct cfg_claim {
 	unsigned char addr[20];	/* listen: family, address, port */
 	size_t jail;		/* index in the set, sorted by jail name */
 	size_t item;		/* index of the provides, mount or listen */
+	bool preferred;		/* the jail is preferred */
 };
 
 static int
@@ -30,6 +32,8 @@ cmp_claims(const void *pa, const void *pb)
 	    memcmp(a->addr, b->addr, sizeof(a->addr));
 	if (c != 0)
 		return c;
+	if (a->preferred != b->preferred)
+		return a->preferred ? -1 : 1;
 	if (a->jail != b->jail)
 		return a->jail < b->jail ? -1 : 1;
 	return a->item < b->item ? -1 : a->item > b->item;
@@ -211,7 +215,8 @@ report_listen(struct cfg_set *set, const struct cfg_claims *c)
 
 	/*
 	 * A wildcard address overlaps every other address of the port. The
-	 * error goes to the jail with the wildcard, the later one of two.
+	 * error goes to the jail that is not preferred, else to the jail with
+	 * the wildcard, else to the later one.
 	 */
 	for (size_t n = 0; n < c->len; n++) {
 		for (size_t m = n + 1; m < c->len; m++) {
@@ -220,7 +225,8 @@ report_listen(struct cfg_set *set, const struct cfg_claims *c)
 			if (v[n].jail == v[m].jail || same(&v[n], &v[m]) ||
 			    !overlap(&v[n], &v[m]))
 				continue;
-			if (!wildcard(w->addr)) {
+			if (v[n].preferred != v[m].preferred ?
+			    v[m].preferred : !wildcard(w->addr)) {
 				w = &v[n];
 				other = &v[m];
 			}
@@ -256,7 +262,8 @@ collect(const struct cfg_set *set, struct cfg_claims *services,
 
 	for (size_t i = 0; i < set->njails; i++) {
 		const struct cfg_jail *j = cfg_set_valid(set, i);
-		struct cfg_claim cl = { .jail = i };
+		struct cfg_claim cl = { .jail = i,
+			.preferred = set->jails[i].preferred };
 
 		for (size_t k = 0; j != NULL && k < j->nprovides; k++) {
 			cl.name = j->provides[k].name;

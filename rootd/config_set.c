@@ -201,6 +201,20 @@ cfg_set_put(struct cfg_set *set, struct cfg_jail *jail, struct nem_err *err)
 	return cfg_set_resolve(set, err);
 }
 
+int
+cfg_set_prefer(struct cfg_set *set, const char *const *names, size_t n,
+    struct nem_err *err)
+{
+	for (size_t i = 0; i < set->njails; i++) {
+		set->jails[i].preferred = false;
+		for (size_t k = 0; k < n; k++) {
+			if (strcmp(set->jails[i].name, names[k]) == 0)
+				set->jails[i].preferred = true;
+		}
+	}
+	return cfg_set_resolve(set, err);
+}
+
 void
 cfg_set_free(struct cfg_set *set)
 {

@@ -325,15 +325,41 @@ jm_start(struct jm *jm, struct nem_err *err)
 	return 0;
 }
 
+/*
+ * Makes the jails that run win conflicts in set, so a description added
+ * next to them, not theirs, is the one found invalid.
+ */
+static int
+prefer_active(struct jm *jm, struct cfg_set *set, struct nem_err *err)
+{
+	const struct jm_jail *j;
+	const char **names;
+	size_t n = 0;
+	int rc;
+
+	names = calloc(set->njails + 1, sizeof(*names));
+	if (names == NULL)
+		return nem_err_sys(err, ENOMEM, "reload");
+	TAILQ_FOREACH(j, &jm->jails, entry) {
+		if (jm_jail_active(j) && n < set->njails)
+			names[n++] = j->name;
+	}
+	rc = cfg_set_prefer(set, names, n, err);
+	free(names);
+	return rc;
+}
+
 int
 jm_reload(struct jm *jm, struct nem_err *err)
 {
-	struct cfg_set *set;
+	struct cfg_set *set = NULL;
 
 	if (jm->shutting_down)
 		return nem_err_set(err, ECANCELED, "reload: the daemon is "
 		    "shutting down");
-	if (cfg_set_load(jm->host->jails_dir, &set, err) == -1) {
+	if (cfg_set_load(jm->host->jails_dir, &set, err) == -1 ||
+	    prefer_active(jm, set, err) == -1) {
+		cfg_set_free(set);
 		nem_err_prefix(err, "reload %s; nothing changed",
 		    jm->host->jails_dir);
 		return -1;

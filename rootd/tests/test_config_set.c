@@ -399,6 +399,29 @@ shared_resources_reported(void **state)
 	cfg_set_free(set);
 }
 
+/* A preferred jail keeps its claim; the other one gets the error. */
+static void
+preferred_jail_wins(void **state)
+{
+	struct scratch *s = *state;
+	const char *prefer[] = { "pb" };
+	struct cfg_set *set;
+	struct nem_err err;
+
+	write_jail(s, "pa", "", "", "[[listen]]\nname = \"h\"\nport = 9000\n");
+	write_jail(s, "pb", "", "", "[[listen]]\nname = \"h\"\nport = 9000\n");
+	assert_int_equal(cfg_set_load(s->jails, &set, &err), 0);
+	assert_true(cfg_set_find(set, "pa")->startable);
+	assert_false(cfg_set_find(set, "pb")->startable);
+
+	assert_int_equal(cfg_set_prefer(set, prefer, 1, &err), 0);
+	assert_false(cfg_set_find(set, "pa")->startable);
+	assert_true(cfg_set_find(set, "pb")->startable);
+	assert_set_error(set, "pa", "listen address 127.0.0.1 port 9000 is "
+	    "also used by jail 'pb'");
+	cfg_set_free(set);
+}
+
 static void
 large_set_bounded_time(void **state)
 {
@@ -634,6 +657,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(service_conflicts_reported,
 		    scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(shared_resources_reported,
+		    scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(preferred_jail_wins,
 		    scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(large_set_bounded_time,
 		    scratch_setup, scratch_teardown),

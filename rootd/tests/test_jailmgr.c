@@ -715,6 +715,30 @@ test_apply_and_remove(void **state)
 	assert_int_equal(stat(path, &st), 0);
 }
 
+/* A reload keeps a running jail's claims against a new description. */
+static void
+test_reload_running_jail_wins(void **state)
+{
+	struct fx *fx = *state;
+	struct jm_jail_info info;
+	struct nem_err err;
+
+	/* zz sorts after aa, so by name alone aa would win the port. */
+	write_jail(fx, "zz", "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25004\n", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "zz", JM_ST_READY, 10000);
+	write_jail(fx, "aa", "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25004\n", ready_jail(""));
+	assert_int_equal(jm_reload(fx->jm, &err), 0);
+	assert_int_equal(jm_jail_status(fx->jm, "aa", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_DEFINED);
+	assert_false(info.valid);
+	assert_int_equal(jm_jail_status(fx->jm, "zz", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_READY);
+	assert_true(info.valid);
+}
+
 /* A jail apply that would make a valid jail invalid is rejected. */
 static void
 test_apply_newcomer_loses(void **state)
@@ -898,6 +922,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_apply_and_remove,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_newcomer_loses,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_running_jail_wins,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_host_lifecycle,
 		    fx_setup, fx_teardown),
