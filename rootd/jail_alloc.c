@@ -251,7 +251,9 @@ copy_file(struct jail *jail, const struct cfg_mount *m, struct nem_err *err)
 	mode_t mode;
 	int fd, rc;
 
-	fd = open(m->source_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(m->source_path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK);
 	if (fd == -1)
 		return nem_err_sys(err, errno, "cannot open file source %s",
 		    m->source_path);

@@ -1073,6 +1073,28 @@ pool_builds_side_by_side(void **state)
 		cfg_jail_free(cfgs[i]);
 }
 
+/* A FIFO as a file source is refused at once, never waited on. */
+static void
+fifo_source_refused(void **state)
+{
+	struct rt_fixture *f = *state;
+	struct cfg_jail *cfg;
+	struct nem_err err;
+	struct jail *j;
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/pipe.conf", f->conf);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg = load_jail(f, "fifo", PROCESS_TRUE
+	    "[[mount]]\ntype = \"tmpfs\"\ndest = \"/\"\nsize = \"1M\"\n"
+	    "[[mount]]\ntype = \"file\"\ndest = \"/x.conf\"\n"
+	    "source = \"pipe.conf\"\n");
+	assert_int_equal(jail_alloc(f->rt, cfg, &j, &err), -1);
+	assert_int_equal(err.code, EINVAL);
+	assert_non_null(strstr(err.msg, "is not a regular file"));
+	cfg_jail_free(cfg);
+}
+
 /* A volume that one jail holds is refused to another until it is freed. */
 static void
 volume_held_by_one_jail(void **state)
@@ -1172,6 +1194,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(pool_builds_side_by_side,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(volume_held_by_one_jail,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(fifo_source_refused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(symlink_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(volumes, setup, teardown),
