@@ -102,6 +102,80 @@ reresolve(struct jm_jail *j, struct cfg_jail *cfg, bool *start)
 	jm_dispatch(j, JM_EV_STOP);
 }
 
+/* True when listen addresses a and b would take the same port. */
+static bool
+listen_overlap(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+	static const unsigned char any[16];
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	if (a->family != b->family || a->port != b->port)
+		return false;
+	return memcmp(a->addr, b->addr, n) == 0 ||
+	    memcmp(a->addr, any, n) == 0 || memcmp(b->addr, any, n) == 0;
+}
+
+/*
+ * Returns the name of an active jail other than name whose description in
+ * use claims something that cfg claims too: a service it provides, a
+ * persistent volume or a listen port. what describes the claim. The
+ * checks of set cover a jail whose file in set is valid, and a jail
+ * missing from set is on its way out (the allocation waits for its
+ * volume); this sees the others, whose file on disk has errors or lost
+ * a conflict, by what they run. Returns NULL when there is no such jail.
+ */
+static const char *
+running_conflict(const struct jm *jm, const struct cfg_set *set,
+    const char *name, const struct cfg_jail *cfg, char *what, size_t len)
+{
+	const struct jm_jail *j;
+
+	TAILQ_FOREACH(j, &jm->jails, entry) {
+		const struct cfg_jail *o = j->cfg;
+		const struct cfg_set_jail *e;
+
+		if (o == NULL || strcmp(j->name, name) == 0 ||
+		    !jm_jail_active(j))
+			continue;
+		e = cfg_set_find(set, j->name);
+		if (e == NULL || e->startable)
+			continue;
+		for (size_t a = 0; a < cfg->nprovides; a++) {
+			for (size_t b = 0; b < o->nprovides; b++) {
+				if (strcmp(cfg->provides[a].name,
+				    o->provides[b].name) != 0)
+					continue;
+				snprintf(what, len, "service %s",
+				    cfg->provides[a].name);
+				return j->name;
+			}
+		}
+		for (size_t a = 0; a < cfg->nmounts; a++) {
+			const char *v = cfg->mounts[a].volume;
+
+			for (size_t b = 0; v != NULL && b < o->nmounts; b++) {
+				if (o->mounts[b].volume == NULL ||
+				    strcmp(v, o->mounts[b].volume) != 0)
+					continue;
+				snprintf(what, len, "volume %s", v);
+				return j->name;
+			}
+		}
+		for (size_t a = 0; a < cfg->nlisten; a++) {
+			for (size_t b = 0; b < o->nlisten; b++) {
+				if (!listen_overlap(&cfg->listen[a],
+				    &o->listen[b]))
+					continue;
+				snprintf(what, len, "listen address %s port %u",
+				    cfg->listen[a].address,
+				    (unsigned)cfg->listen[a].port);
+				return j->name;
+			}
+		}
+	}
+	return NULL;
+}
+
 /*
  * Applies one entry of a freshly loaded set to the records. Takes the
  * description out of the set when it is used. Sets *start when the jail
@@ -109,11 +183,14 @@ reresolve(struct jm_jail *j, struct cfg_jail *cfg, bool *start)
  * unchanged description has its images resolved again (jail apply).
  */
 static void
-apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool again, bool *start)
+apply_entry(struct jm *jm, const struct cfg_set *set, struct cfg_set_jail *sj,
+    bool again, bool *start)
 {
 	struct jm_jail *j = jm_jail_find(jm, sj->name);
 	struct nem_err err;
 	struct cfg_jail *cfg;
+	const char *other;
+	char what[128];
 
 	*start = false;
 	if (!sj->startable) {
@@ -140,6 +217,21 @@ apply_entry(struct jm *jm, struct cfg_set_jail *sj, bool again, bool *start)
 
 	cfg = sj->jail;
 	sj->jail = NULL;
+	other = running_conflict(jm, set, sj->name, cfg, what, sizeof(what));
+	if (other != NULL) {
+		log_errx("jail %s: the description %s claims %s, which the "
+		    "running jail %s holds; %s", sj->name, sj->path, what,
+		    other, j != NULL ? "the jail keeps its previous "
+		    "description and state" : "the jail is not started");
+		cfg_jail_free(cfg);
+		if (j == NULL)
+			j = jm_jail_new(jm, sj->name, &err);
+		if (j != NULL) {
+			j->valid = false;
+			j->remove_after_stop = false;
+		}
+		return;
+	}
 	if (j == NULL) {
 		j = jm_jail_new(jm, sj->name, &err);
 		if (j == NULL) {
@@ -213,7 +305,7 @@ apply_set(struct jm *jm, struct cfg_set *set)
 		return;
 	}
 	for (size_t i = 0; i < set->njails; i++)
-		apply_entry(jm, &set->jails[i], false, &start[i]);
+		apply_entry(jm, set, &set->jails[i], false, &start[i]);
 
 	for (j = TAILQ_FIRST(&jm->jails); j != NULL &&
 	    ((next = TAILQ_NEXT(j, entry)), 1); j = next) {
@@ -326,8 +418,8 @@ jm_start(struct jm *jm, struct nem_err *err)
 }
 
 /*
- * Makes the jails that run win conflicts in set, so a description added
- * next to them, not theirs, is the one found invalid.
+ * Makes the jails known with a valid description win conflicts in set, so
+ * a description added next to them, not theirs, is the one found invalid.
  */
 static int
 prefer_active(struct jm *jm, struct cfg_set *set, struct nem_err *err)
@@ -341,7 +433,7 @@ prefer_active(struct jm *jm, struct cfg_set *set, struct nem_err *err)
 	if (names == NULL)
 		return nem_err_sys(err, ENOMEM, "reload");
 	TAILQ_FOREACH(j, &jm->jails, entry) {
-		if (jm_jail_active(j) && n < set->njails)
+		if (j->cfg != NULL && j->valid && n < set->njails)
 			names[n++] = j->name;
 	}
 	rc = cfg_set_prefer(set, names, n, err);
@@ -699,7 +791,8 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 	struct cfg_set_jail *sj;
 	struct cfg_jail *cfg;
 	char label[NAME_MAX_LEN + 16];
-	char *path = NULL, **valid = NULL;
+	char *path = NULL, **valid = NULL, what[128];
+	const char *other;
 	bool start = false;
 	int rc = -1;
 
@@ -738,13 +831,23 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 		goto out;
 	}
 
+	/* It may not claim what a running jail's description holds. */
+	other = running_conflict(jm, set, name, sj->jail, what,
+	    sizeof(what));
+	if (other != NULL) {
+		nem_err_set(err, EINVAL, "jail %s: the description claims %s, "
+		    "which the running jail %s holds; free it there first",
+		    name, what, other);
+		goto out;
+	}
+
 	/* The newcomer loses a conflict with a jail that was valid. */
 	for (size_t i = 0; valid[i] != NULL; i++) {
-		const struct cfg_set_jail *other = cfg_set_find(set, valid[i]);
+		const struct cfg_set_jail *was = cfg_set_find(set, valid[i]);
 
-		if (other == NULL || other->startable)
+		if (was == NULL || was->startable)
 			continue;
-		copy_diags(diags, &other->set_diags);
+		copy_diags(diags, &was->set_diags);
 		nem_err_set(err, EINVAL, "jail %s: the description conflicts "
 		    "with jail %s, which was valid (%zu error%s)", name,
 		    valid[i], diags->len, diags->len == 1 ? "" : "s");
@@ -763,7 +866,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 	if (write_atomic(path, toml, len, err) == -1)
 		goto out;
 	log_info("jail %s: description written to %s", name, path);
-	apply_entry(jm, sj, true, &start);
+	apply_entry(jm, set, sj, true, &start);
 	if (start)
 		jm_dispatch(jm_jail_find(jm, name), JM_EV_START);
 	rc = 0;

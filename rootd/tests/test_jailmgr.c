@@ -739,6 +739,50 @@ test_reload_running_jail_wins(void **state)
 	assert_true(info.valid);
 }
 
+/* What a running jail holds stays its own, even when its file changed. */
+static void
+test_running_claims_kept(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct jm_jail_info info;
+	struct nem_err err;
+	char text[PATH_MAX + 2048];
+	uint64_t starts;
+
+	write_jail(fx, "web", "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25006\n", ready_jail(""));
+	write_jail(fx, "store", "%s", ready_jail(""));
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "web", JM_ST_READY, 10000);
+	wait_state(fx, "store", JM_ST_READY, 10000);
+	assert_int_equal(jm_jail_status(fx->jm, "store", &info, &err), 0);
+	starts = info.starts;
+
+	/* A changed store that claims web's port keeps its old one. */
+	write_jail(fx, "store", "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25006\n", ready_jail(""));
+	assert_int_equal(jm_reload(fx->jm, &err), 0);
+	(void)run_until(fx, is_shut, NULL, 300);
+	assert_int_equal(jm_jail_status(fx->jm, "store", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_READY);
+	assert_false(info.valid);
+	assert_int_equal(info.starts, starts);
+	wait_state(fx, "web", JM_ST_READY, 1000);
+
+	/* web's file gets an error; a new jail still cannot take its port. */
+	write_jail(fx, "store", "%s", ready_jail(""));
+	write_jail(fx, "web", "bogus_key = 1\n%s", ready_jail(""));
+	assert_int_equal(jm_reload(fx->jm, &err), 0);
+	snprintf(text, sizeof(text), "%s[[listen]]\nname = \"h\"\n"
+	    "address = \"127.0.0.1\"\nport = 25006\n",
+	    ready_jail("autostart = false"));
+	assert_int_equal(jm_jail_apply(fx->jm, "webp", text, strlen(text),
+	    &diags, &err), -1);
+	assert_non_null(strstr(err.msg, "which the running jail web holds"));
+	cfg_diags_clear(&diags);
+}
+
 /* A jail apply that would make a valid jail invalid is rejected. */
 static void
 test_apply_newcomer_loses(void **state)
@@ -924,6 +968,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_apply_newcomer_loses,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_running_jail_wins,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_running_claims_kept,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_host_lifecycle,
 		    fx_setup, fx_teardown),
