@@ -422,6 +422,14 @@ get_listen_one(struct cfg_ctx *ctx, const struct toml_value *t,
 		l->family = AF_INET;
 	} else if (inet_pton(AF_INET6, addr, l->addr) == 1) {
 		l->family = AF_INET6;
+
+		/* Listen sockets are IPv6 only: a mapped address never binds. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)l->addr)) {
+			cfg_err(ctx, pos, "address \"%s\" is an IPv4 address "
+			    "in IPv6 form; write it as IPv4, such as "
+			    "\"127.0.0.1\"", CFG_PREVIEW(addr));
+			result = -1;
+		}
 	} else {
 		cfg_err(ctx, pos, "invalid address \"%s\": use an IPv4 or IPv6 "
 		    "address such as \"127.0.0.1\" or \"::1\"",

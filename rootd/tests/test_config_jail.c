@@ -438,6 +438,9 @@ services_and_listen_rules(void **state)
 	load_err(PROCESS ROOT_MOUNT "[[listen]]\nname = \"h\"\nport = 80\n"
 	    "address = \"localhost\"\n", "invalid address \"localhost\"");
 	load_err(PROCESS ROOT_MOUNT "[[listen]]\nname = \"h\"\nport = 80\n"
+	    "address = \"::ffff:127.0.0.1\"\n", "is an IPv4 address in IPv6 "
+	    "form");
+	load_err(PROCESS ROOT_MOUNT "[[listen]]\nname = \"h\"\nport = 80\n"
 	    "max_connections = 5\n", "'max_connections' applies only with "
 	    "mode = \"inetd\"");
 	load_err(PROCESS ROOT_MOUNT "[[listen]]\nname = \"h\"\nport = 80\n"
