@@ -73,11 +73,23 @@ log_line(enum log_level level, const char *fmt, va_list ap, int errnum)
 	if (errnum != 0)
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(errnum));
 
-	/* One event is one line: a newline or another control character,
-	 * say in a file name, cannot forge or split log lines. */
-	for (char *p = msg; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	/*
+	 * One event is one line: a newline or another control character,
+	 * say in a file name, cannot forge or split log lines. That covers
+	 * ASCII controls, the C1 controls U+0080-U+009F (such as NEL) and
+	 * the separators U+2028 and U+2029 in UTF-8.
+	 */
+	for (unsigned char *p = (unsigned char *)msg; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
 			*p = '?';
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = p[1] = '?';
+			p++;
+		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
+		    (p[2] == 0xa8 || p[2] == 0xa9)) {
+			p[0] = p[1] = p[2] = '?';
+			p += 2;
+		}
 	}
 	if (log_dest == LOG_DEST_SYSLOG) {
 		syslog(prio[level], "%s", msg);

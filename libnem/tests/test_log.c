@@ -53,13 +53,14 @@ static void
 log_forged_line(void)
 {
 	log_info("jail %s: skipped", "x\n2026-01-01T00:00:00.000Z nem: FORGED");
+	log_info("nel%s ls%s end", "\xc2\x85", "\xe2\x80\xa8");
 	log_debug("not shown at info");
 }
 
 static void
 control_characters_replaced(void **state)
 {
-	char *out;
+	char *out, *line2;
 
 	(void)state;
 	log_role("test");
@@ -67,7 +68,11 @@ control_characters_replaced(void **state)
 	out = capture(log_forged_line);
 	assert_non_null(strstr(out, "jail x?2026-01-01T00:00:00.000Z nem: "
 	    "FORGED: skipped\n"));
-	assert_ptr_equal(strchr(out, '\n'), strrchr(out, '\n'));
+	line2 = strchr(out, '\n');
+	assert_non_null(line2);
+	assert_ptr_equal(strchr(line2 + 1, '\n'), strrchr(out, '\n'));
+	assert_non_null(strstr(out, "nel?? ls??? end\n"));
+	assert_null(strstr(out, "\xc2\x85"));
 	assert_null(strstr(out, "not shown"));
 	free(out);
 }
