@@ -670,6 +670,7 @@ check_unused(struct store *store, const struct store_image *image,
 	char jails[NEM_ERR_MSG_MAX / 2];
 	sqlite3_stmt *stmt;
 	size_t used = 0;
+	bool shared;
 	int rc;
 
 	if (db_prepare(store->db, "SELECT jail FROM image_refs "
@@ -689,12 +690,29 @@ check_unused(struct store *store, const struct store_image *image,
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return db_fail(store->db, rc, "read image references", err);
-	if (used > 0)
-		return nem_err_set(err, EBUSY, "image %s%s%s is in use by "
-		    "jails: %s; remove it from their descriptions first",
-		    image->name, image->version[0] ? " " : "", image->version,
-		    jails);
-	return 0;
+	if (used == 0)
+		return 0;
+
+	/* References record files, not names: say when others share it. */
+	if (db_prepare(store->db, "SELECT count(*) FROM images WHERE "
+	    "sha256 = ?1 AND NOT (name = ?2 AND version = ?3)", &stmt,
+	    err) == -1)
+		return -1;
+	sqlite3_bind_text(stmt, 1, image->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, image->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, image->version, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	shared = rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0;
+	sqlite3_finalize(stmt);
+	if (shared)
+		return nem_err_set(err, EBUSY, "image %s%s%s shares its file "
+		    "with other image names, and jails %s use that file; "
+		    "image rm refuses any name of a file in use, so stop or "
+		    "remove those jails first", image->name,
+		    image->version[0] ? " " : "", image->version, jails);
+	return nem_err_set(err, EBUSY, "image %s%s%s is in use by jails: %s; "
+	    "remove it from their descriptions first", image->name,
+	    image->version[0] ? " " : "", image->version, jails);
 }
 
 /* Runs one statement with up to two text parameters; expects no rows. */

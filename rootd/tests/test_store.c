@@ -465,6 +465,30 @@ remove_refused_while_referenced(void **state)
 }
 
 static void
+remove_shared_name_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store_image image;
+	char path[PATH_MAX];
+	const char *refs[] = { image.sha256 };
+	struct nem_err err;
+
+	fixture_make_image(f, "squashfs", "base", 5000, path);
+	fixture_import_ok(f, path, "base", "1.0.0", &image);
+	fixture_import_ok(f, path, "alias", "2.0.0", NULL);
+	assert_int_equal(store_refs_set(f->store, "web", refs, 1, &err), 0);
+
+	/* The store cannot tell which name web uses, so both stay. */
+	assert_int_equal(store_remove(f->store, "alias", "2.0.0", &err), -1);
+	assert_int_equal(err.code, EBUSY);
+	assert_non_null(strstr(err.msg, "shares its file with other image "
+	    "names, and jails web use that file"));
+	assert_int_equal(store_remove(f->store, "base", "1.0.0", &err), -1);
+	assert_int_equal(err.code, EBUSY);
+	fixture_check_consistent(f);
+}
+
+static void
 refs_pruned_for_gone_jails(void **state)
 {
 	struct fixture *f = *state;
@@ -838,6 +862,7 @@ main(void)
 		STORE_TEST(lookup_prefers_newest_of_equals),
 		STORE_TEST(remove_refused_while_referenced),
 		STORE_TEST(refs_pruned_for_gone_jails),
+		STORE_TEST(remove_shared_name_refused),
 		STORE_TEST(remove_keeps_shared_file),
 		STORE_TEST(gc_removes_strays),
 		STORE_TEST(tamper_closed_flip),
