@@ -118,11 +118,11 @@ listen_overlap(const struct cfg_listen *a, const struct cfg_listen *b)
 /*
  * Returns the name of an active jail other than name whose description in
  * use claims something that cfg claims too: a service it provides, a
- * persistent volume or a listen port. what describes the claim. The
- * checks of set cover a jail whose file in set is valid, and a jail
- * missing from set is on its way out (the allocation waits for its
- * volume); this sees the others, whose file on disk has errors or lost
- * a conflict, by what they run. Returns NULL when there is no such jail.
+ * persistent volume or a listen port. what describes the claim. Jails
+ * whose file in set is valid are left to the set checks, and jails
+ * missing from set are on their way out (an allocation waits for their
+ * volume). The others, whose file has errors or lost a conflict, are
+ * checked by the description they run. Returns NULL when none conflicts.
  */
 static const char *
 running_conflict(const struct jm *jm, const struct cfg_set *set,
