@@ -1049,11 +1049,61 @@ act_stop_alloc(struct jm_jail *j)
 	set_state(j, JM_ST_STOPPING, "stopping once its allocation ends");
 }
 
+/* Returns the jail other than j that still has a tree with volume. */
+static const struct jm_jail *
+volume_user(const struct jm_jail *j, const char *volume)
+{
+	const struct jm_jail *o;
+
+	TAILQ_FOREACH(o, &j->jm->jails, entry) {
+		if (o == j || o->cfg == NULL ||
+		    (o->handle == NULL && !o->allocating))
+			continue;
+		for (size_t i = 0; i < o->cfg->nmounts; i++) {
+			const char *v = o->cfg->mounts[i].volume;
+
+			if (v != NULL && strcmp(v, volume) == 0)
+				return o;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Returns true, with why in reason, when j cannot be allocated yet: a
+ * service it requires has no ready provider, or a persistent volume of
+ * its is still used by another jail's tree, for example one that stops
+ * because its description was removed. A jail that waits is tried again
+ * whenever a jail becomes ready or is freed.
+ */
+static bool
+must_wait(const struct jm_jail *j, char *reason, size_t len)
+{
+	bool known;
+	const char *svc = missing_service(j, &known);
+
+	if (svc != NULL) {
+		snprintf(reason, len, "waiting for service %s%s", svc,
+		    known ? "" : " (no jail provides it)");
+		return true;
+	}
+	for (size_t i = 0; i < j->cfg->nmounts; i++) {
+		const struct cfg_mount *m = &j->cfg->mounts[i];
+		const struct jm_jail *o;
+
+		if (m->volume == NULL || (o = volume_user(j, m->volume)) == NULL)
+			continue;
+		snprintf(reason, len, "waiting for volume %s, still used by "
+		    "jail %s", m->volume, o->name);
+		return true;
+	}
+	return false;
+}
+
 static void
 act_start(struct jm_jail *j)
 {
-	bool known;
-	const char *svc;
+	char reason[JM_REASON_MAX];
 
 	/* A jail that waits for its next try is tried now, not at its
 	 * timer. */
@@ -1067,14 +1117,11 @@ act_start(struct jm_jail *j)
 
 	j->fails = 0;
 	j->last_status = -1;
-	if (j->state == JM_ST_STOPPED || j->state == JM_ST_FAILED ||
-	    j->state == JM_ST_DEFINED) {
-		svc = missing_service(j, &known);
-		if (svc != NULL) {
-			set_state(j, JM_ST_WAITING, "waiting for service %s%s",
-			    svc, known ? "" : " (no jail provides it)");
-			return;
-		}
+	if ((j->state == JM_ST_STOPPED || j->state == JM_ST_FAILED ||
+	    j->state == JM_ST_DEFINED) && must_wait(j, reason,
+	    sizeof(reason))) {
+		set_state(j, JM_ST_WAITING, "%s", reason);
+		return;
 	}
 	allocate_and_spawn(j);
 }
@@ -1082,14 +1129,9 @@ act_start(struct jm_jail *j)
 static void
 act_deps(struct jm_jail *j)
 {
-	bool known;
-	const char *svc;
 	char reason[JM_REASON_MAX];
 
-	svc = missing_service(j, &known);
-	if (svc != NULL) {
-		snprintf(reason, sizeof(reason), "waiting for service %s%s",
-		    svc, known ? "" : " (no jail provides it)");
+	if (must_wait(j, reason, sizeof(reason))) {
 		if (strcmp(reason, j->reason) != 0)
 			set_state(j, JM_ST_WAITING, "%s", reason);
 		return;

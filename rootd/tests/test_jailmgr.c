@@ -715,6 +715,34 @@ test_apply_and_remove(void **state)
 	assert_int_equal(stat(path, &st), 0);
 }
 
+/* A jail waits for a volume that a jail on its way out still uses. */
+static void
+test_waits_for_volume(void **state)
+{
+	struct fx *fx = *state;
+	struct cfg_diags diags = { 0 };
+	struct jm_jail_info info;
+	struct nem_err err;
+	char text[PATH_MAX + 2048];
+
+	snprintf(text, sizeof(text), "%s[[mount]]\ntype = \"md\"\n"
+	    "dest = \"/data\"\nsize = \"8M\"\npersist = true\n"
+	    "volume = \"vol\"\n", ready_jail(""));
+	write_jail(fx, "va", "%s", text);
+	assert_int_equal(jm_start(fx->jm, &err), 0);
+	wait_state(fx, "va", JM_ST_READY, 10000);
+
+	assert_int_equal(jm_jail_remove(fx->jm, "va", &err), 0);
+	assert_int_equal(jm_jail_apply(fx->jm, "vb", text, strlen(text),
+	    &diags, &err), 0);
+	assert_int_equal(jm_jail_status(fx->jm, "vb", &info, &err), 0);
+	assert_int_equal(info.state, JM_ST_WAITING);
+	assert_non_null(strstr(info.reason, "waiting for volume vol, still "
+	    "used by jail va"));
+	wait_state(fx, "vb", JM_ST_READY, 10000);
+	assert_int_equal(jm_jail_status(fx->jm, "va", &info, &err), -1);
+}
+
 /* A reload keeps a running jail's claims against a new description. */
 static void
 test_reload_running_jail_wins(void **state)
@@ -968,6 +996,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_apply_newcomer_loses,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_running_jail_wins,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_waits_for_volume,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_running_claims_kept,
 		    fx_setup, fx_teardown),
