@@ -355,6 +355,14 @@ int cfg_set_put(struct cfg_set *set, struct cfg_jail *jail,
     struct nem_err *err);
 
 /*
+ * Returns true when listen entries a and b would take the same port: one
+ * family and port, and equal addresses or a wildcard address on either
+ * side. IPv6 sockets are bound IPv6 only, so "::" leaves IPv4 free.
+ */
+bool cfg_listen_overlap(const struct cfg_listen *a,
+    const struct cfg_listen *b);
+
+/*
  * Marks the jails named in names[0..n) as preferred and checks the set
  * again: a conflict between a preferred jail and another (a service, a
  * volume, a device or a listen address) is reported on the other, so a

@@ -177,19 +177,23 @@ wildcard(const unsigned char *k)
 	return true;
 }
 
-/*
- * True when the distinct claims a and b would take the same port: both of
- * one family, one with the wildcard address, which takes the port on
- * every address of that family. IPv6 sockets are bound IPv6 only, so
- * "::" leaves IPv4 alone.
- */
-static bool
-overlap(const struct cfg_claim *a, const struct cfg_claim *b)
+bool
+cfg_listen_overlap(const struct cfg_listen *a, const struct cfg_listen *b)
 {
-	if (a->addr[0] != b->addr[0] || a->addr[17] != b->addr[17] ||
-	    a->addr[18] != b->addr[18])
+	static const unsigned char any[16];
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	if (a->family != b->family || a->port != b->port)
 		return false;
-	return wildcard(a->addr) || wildcard(b->addr);
+	return memcmp(a->addr, b->addr, n) == 0 ||
+	    memcmp(a->addr, any, n) == 0 || memcmp(b->addr, any, n) == 0;
+}
+
+/* Returns the listen entry that claim c stands for. */
+static const struct cfg_listen *
+listen_of(const struct cfg_set *set, const struct cfg_claim *c)
+{
+	return &set->jails[c->jail].jail->listen[c->item];
 }
 
 static void
@@ -207,7 +211,7 @@ report_listen(struct cfg_set *set, const struct cfg_claims *c)
 		}
 		if (first->jail == v[n].jail)
 			continue;
-		l = &set->jails[v[n].jail].jail->listen[v[n].item];
+		l = listen_of(set, &v[n]);
 		cfg_set_err(set, v[n].jail, l->line, l->col, "listen address %s "
 		    "port %u is also used by jail '%s'", l->address, l->port,
 		    set->jails[first->jail].name);
@@ -223,15 +227,16 @@ report_listen(struct cfg_set *set, const struct cfg_claims *c)
 			const struct cfg_claim *w = &v[m], *other = &v[n];
 
 			if (v[n].jail == v[m].jail || same(&v[n], &v[m]) ||
-			    !overlap(&v[n], &v[m]))
+			    !cfg_listen_overlap(listen_of(set, &v[n]),
+			    listen_of(set, &v[m])))
 				continue;
 			if (v[n].preferred != v[m].preferred ?
 			    v[m].preferred : !wildcard(w->addr)) {
 				w = &v[n];
 				other = &v[m];
 			}
-			l = &set->jails[w->jail].jail->listen[w->item];
-			o = &set->jails[other->jail].jail->listen[other->item];
+			l = listen_of(set, w);
+			o = listen_of(set, other);
 			cfg_set_err(set, w->jail, l->line, l->col, "listen "
 			    "address %s port %u overlaps address %s port %u of "
 			    "jail '%s'; a wildcard address takes the port on "

@@ -102,19 +102,6 @@ reresolve(struct jm_jail *j, struct cfg_jail *cfg, bool *start)
 	jm_dispatch(j, JM_EV_STOP);
 }
 
-/* True when listen addresses a and b would take the same port. */
-static bool
-listen_overlap(const struct cfg_listen *a, const struct cfg_listen *b)
-{
-	static const unsigned char any[16];
-	size_t n = a->family == AF_INET6 ? 16 : 4;
-
-	if (a->family != b->family || a->port != b->port)
-		return false;
-	return memcmp(a->addr, b->addr, n) == 0 ||
-	    memcmp(a->addr, any, n) == 0 || memcmp(b->addr, any, n) == 0;
-}
-
 /*
  * Returns the name of an active jail other than name whose description in
  * use claims something that cfg claims too: a service it provides, a
@@ -163,7 +150,7 @@ running_conflict(const struct jm *jm, const struct cfg_set *set,
 		}
 		for (size_t a = 0; a < cfg->nlisten; a++) {
 			for (size_t b = 0; b < o->nlisten; b++) {
-				if (!listen_overlap(&cfg->listen[a],
+				if (!cfg_listen_overlap(&cfg->listen[a],
 				    &o->listen[b]))
 					continue;
 				snprintf(what, len, "listen address %s port %u",
