@@ -81,7 +81,7 @@ jail_action(struct nemctl *c, uint16_t command, const char *verb,
 	return rc;
 }
 
-/* Longest reason in a jail ls row; jail status shows the whole one. */
+/* Maximum reason length in a jail ls row; jail status shows it whole. */
 #define LS_REASON_MAX 72
 
 /* Adds the jail document j as a row of t. */

@@ -654,6 +654,8 @@ on_verify_done(evutil_socket_t fd, short what, void *arg)
 		return;
 	pthread_join(job->thread, NULL);
 	job->started = false;
+	if (job->bad == -1)
+		log_warn("control: image verify failed: %s", job->err.msg);
 	if (job->t != NULL) {
 		nem_txn_on_cancel(job->t, NULL, NULL);
 		if (job->bad == -1) {

@@ -92,11 +92,11 @@ static const char *const migrations[] = {
 	"  done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))"
 	");",
 	/*
-	 * 3: the jail manager's records. jm_jails holds each jail's state
-	 * when no runtime records it (tests with a stand-in runtime);
-	 * jm_pids the pid and start time of each root process, so a
-	 * restarted daemon ends the ones that outlived it. IF NOT EXISTS:
-	 * earlier daemons created these tables outside the migrations.
+	 * 3: the jail manager's records. jm_jails stores each jail's state
+	 * when no runtime records it, as in tests with a stand-in runtime.
+	 * jm_pids stores the pid and start time of each root process, so a
+	 * restarted daemon ends the ones that outlived it. IF NOT EXISTS is
+	 * kept because earlier daemons created these tables themselves.
 	 */
 	"CREATE TABLE IF NOT EXISTS jm_jails ("
 	"  name TEXT PRIMARY KEY,"

@@ -454,8 +454,8 @@ jail_new(struct jail_runtime *rt, const struct cfg_jail *cfg,
 }
 
 /*
- * Holds the persistent volume at path for jail. Fails with EBUSY, naming
- * the other jail, when another jail holds it.
+ * Reserves the persistent volume at path for jail. Fails with EBUSY,
+ * naming the other jail, when another jail has reserved it.
  */
 static int
 volume_hold(struct jail *jail, const char *path, const char *volume,

@@ -244,7 +244,7 @@ jail_pool_free(struct jail_pool *pool)
 			pthread_join(pool->workers[i].thread, NULL);
 	}
 
-	/* Jobs that ended after the event loop's last look. */
+	/* Free the jobs that ended after the event loop last read the pipe. */
 	take_finished(pool, &left);
 	while ((job = TAILQ_FIRST(&left)) != NULL) {
 		TAILQ_REMOVE(&left, job, entry);

@@ -314,7 +314,7 @@ defer(struct jm_jail *j, enum jm_event_kind ev)
 bool
 jm_jail_active(const struct jm_jail *j)
 {
-	/* A failed jail with a unit keeps failing and is retried. */
+	/* A failed jail that still has a unit is retried, so it is active. */
 	if (j->state == JM_ST_FAILED)
 		return j->unit != NULL;
 	return j->state != JM_ST_DEFINED && j->state != JM_ST_STOPPED;
@@ -736,7 +736,7 @@ jail_unit_start(void *arg, struct nem_err *err)
 	j->run_started_ms = jm_now_ms();
 	jm_pid_remember(jm, j->dir, pid);
 	logfile_note(j->log, "rootd: started root process %d", (int)pid);
-	/* The reason of the failure before this try gives way. */
+	/* Replace the reason of the previous failure once this try runs. */
 	if (j->state == JM_ST_FAILED ||
 	    (j->state == JM_ST_STARTING && j->reason[0] != '\0')) {
 		struct sup_unit_info info;
@@ -1070,11 +1070,11 @@ volume_user(const struct jm_jail *j, const char *volume)
 }
 
 /*
- * Returns true, with why in reason, when j cannot be allocated yet: a
- * service it requires has no ready provider, or a persistent volume of
- * its is still used by another jail's tree, for example one that stops
- * because its description was removed. A jail that waits is tried again
- * whenever a jail becomes ready or is freed.
+ * Returns true, with why in reason, when j cannot be allocated yet. Either
+ * a service it requires has no ready provider, or one of its persistent
+ * volumes is still mounted in another jail's tree, such as a jail that
+ * stops because its description was removed. A waiting jail is tried
+ * again whenever a jail becomes ready or is freed.
  */
 static bool
 must_wait(const struct jm_jail *j, char *reason, size_t len)

@@ -230,9 +230,9 @@ apply_entry(struct jm *jm, const struct cfg_set *set, struct cfg_set_jail *sj,
 	j->valid = true;
 
 	/*
-	 * The description is back while the removal of the jail waits for
-	 * its stop: the record stays, and the jail restarts with the new
-	 * description when it is autostart, as a new jail would start.
+	 * The description came back while the jail stops for its removal.
+	 * The record stays, and an autostart jail starts again with the new
+	 * description, as a new jail would.
 	 */
 	if (j->remove_after_stop) {
 		log_info("jail %s: description back while the jail stops; it "
@@ -818,7 +818,7 @@ jm_jail_apply(struct jm *jm, const char *name, const char *toml, size_t len,
 		goto out;
 	}
 
-	/* It may not claim what a running jail's description holds. */
+	/* Reject a claim that a running jail's description already has. */
 	other = running_conflict(jm, set, name, sj->jail, what,
 	    sizeof(what));
 	if (other != NULL) {

@@ -693,7 +693,7 @@ check_unused(struct store *store, const struct store_image *image,
 	if (used == 0)
 		return 0;
 
-	/* References record files, not names: say when others share it. */
+	/* References record files, not names, so name the sharing in the error. */
 	if (db_prepare(store->db, "SELECT count(*) FROM images WHERE "
 	    "sha256 = ?1 AND NOT (name = ?2 AND version = ?3)", &stmt,
 	    err) == -1)

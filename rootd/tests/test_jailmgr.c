@@ -767,7 +767,7 @@ test_reload_running_jail_wins(void **state)
 	assert_true(info.valid);
 }
 
-/* What a running jail holds stays its own, even when its file changed. */
+/* A running jail keeps its claims, even after its file changed. */
 static void
 test_running_claims_kept(void **state)
 {

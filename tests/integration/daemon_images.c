@@ -279,7 +279,7 @@ late_image_resolved_at_start(void **state)
 	apply(f, "late", "autostart = true\n[process]\nexec = [\"/ready\"]\n"
 	    "[[mount]]\ntype = \"image\"\ndest = \"/\"\n"
 	    "image = \"late\"\n");
-	/* The failed allocation is retried with backoff, and says why. */
+	/* The failed allocation is retried with backoff, with its error shown. */
 	for (int i = 0; i < 100 && strstr(reason, "start failed") == NULL;
 	    i++) {
 		assert_int_equal(dfx_jail_state(f, "late", st, sizeof(st),

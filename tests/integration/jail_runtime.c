@@ -1095,7 +1095,7 @@ fifo_source_refused(void **state)
 	cfg_jail_free(cfg);
 }
 
-/* A volume that one jail holds is refused to another until it is freed. */
+/* A volume reserved by one jail is rejected for another until freed. */
 static void
 volume_held_by_one_jail(void **state)
 {
